@@ -1,0 +1,133 @@
+/* mmr--1.0.sql: the catalogs, views and functions of mmr 1.0 */
+
+\echo Use "CREATE EXTENSION mmr" to load this file. \quit
+
+/*
+ * Catalogs.  Which ones replicate to the peers is decided in one place, the
+ * output plugin's list of replicated catalogs (src/pg/output_relcache.c):
+ * node and conflict_resolver replicate, the others are local to each node.
+ */
+
+-- Every node of the group, as this node knows it (replicated).
+CREATE TABLE mmr.node (
+    node_id    integer PRIMARY KEY CHECK (node_id BETWEEN 1 AND 1023),
+    node_name  text NOT NULL UNIQUE CHECK (node_name <> ''),
+    status     text NOT NULL
+               CHECK (status IN ('joining', 'ready', 'parting', 'parted')),
+    priority   integer NOT NULL DEFAULT 0,
+    dsn        text NOT NULL,
+    joined_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Which row of mmr.node is this node (local; at most one row).
+CREATE TABLE mmr.local_node (
+    node_id    integer PRIMARY KEY REFERENCES mmr.node,
+    singleton  boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
+);
+
+-- Tables excluded from replication (local).  A user catalog table, so that
+-- the output plugin reads it as of the decoded transaction.
+CREATE TABLE mmr.table_settings (
+    relation    oid PRIMARY KEY,
+    replicated  boolean NOT NULL
+) WITH (user_catalog_table = true);
+
+-- Conflict resolvers per table (replicated, so every node decides alike).
+-- The relation is named, not an oid: oids differ between nodes.
+CREATE TABLE mmr.conflict_resolver (
+    relation_schema    text NOT NULL,
+    relation_name      text NOT NULL,
+    conflict_type      text NOT NULL DEFAULT '*',  -- '*' = every type
+    resolver           text,
+    resolver_function  text,
+    PRIMARY KEY (relation_schema, relation_name, conflict_type),
+    CHECK ((resolver IS NULL) <> (resolver_function IS NULL))
+);
+
+-- Every conflict this node resolved (local).
+CREATE TABLE mmr.conflict_history (
+    conflict_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    logged_at          timestamptz NOT NULL DEFAULT now(),
+    relation           text NOT NULL,
+    conflict_type      text NOT NULL,
+    resolution         text NOT NULL,
+    resolver           text NOT NULL,
+    local_node         text,
+    remote_node        text NOT NULL,
+    local_commit_ts    timestamptz,
+    remote_commit_ts   timestamptz,
+    key                jsonb,
+    local_row          jsonb,
+    remote_row         jsonb,
+    resolved_row       jsonb,
+    remote_commit_lsn  pg_lsn
+);
+CREATE INDEX conflict_history_logged_at ON mmr.conflict_history (logged_at);
+
+/*
+ * Views.
+ */
+
+-- Passwords never leave the catalog: the view shows password=********.
+CREATE FUNCTION mmr.mask_dsn(dsn text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'mmr_mask_dsn';
+
+CREATE VIEW mmr.nodes AS
+    SELECT n.node_name, n.node_id, n.status,
+           (l.node_id IS NOT NULL) AS is_local,
+           n.priority, mmr.mask_dsn(n.dsn) AS dsn, n.joined_at
+      FROM mmr.node n LEFT JOIN mmr.local_node l USING (node_id)
+     ORDER BY n.node_name;
+
+CREATE VIEW mmr.conflict_log AS
+    SELECT conflict_id, logged_at, relation, conflict_type, resolution,
+           resolver, local_node, remote_node, local_commit_ts,
+           remote_commit_ts, key, local_row, remote_row, resolved_row,
+           remote_commit_lsn
+      FROM mmr.conflict_history;
+
+CREATE VIEW mmr.conflict_summary AS
+    SELECT relation, conflict_type, resolution, count(*) AS conflicts,
+           max(logged_at) AS last_logged_at
+      FROM mmr.conflict_history
+     GROUP BY relation, conflict_type, resolution
+     ORDER BY relation, conflict_type, resolution;
+
+/*
+ * Functions.
+ */
+
+CREATE FUNCTION mmr.local_node_name() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog
+    AS $$ SELECT n.node_name FROM mmr.node n JOIN mmr.local_node USING (node_id) $$;
+
+CREATE FUNCTION mmr.set_table_replicated(relation regclass, replicated boolean)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_set_table_replicated';
+
+-- Renders one message of the mmr protocol (a row of
+-- pg_logical_slot_peek_binary_changes on an mmr slot) as jsonb.
+CREATE FUNCTION mmr.decode_message(message bytea, proto_version integer DEFAULT 1)
+    RETURNS jsonb
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'mmr_decode_message';
+
+/*
+ * Privileges: catalogs and mutating functions are for superusers only.
+ * Everybody may read the node list (passwords masked), the conflict summary
+ * and this node's name; the conflict log holds row data and is not public.
+ */
+REVOKE ALL ON ALL TABLES IN SCHEMA mmr FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mmr FROM PUBLIC;
+GRANT USAGE ON SCHEMA mmr TO PUBLIC;
+GRANT SELECT ON mmr.nodes, mmr.conflict_summary TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mmr.local_node_name(), mmr.mask_dsn(text),
+    mmr.decode_message(bytea, integer) TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('mmr.node', '');
+SELECT pg_catalog.pg_extension_config_dump('mmr.local_node', '');
+SELECT pg_catalog.pg_extension_config_dump('mmr.table_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_resolver', '');
+SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');

@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * mmr.c
+ *	  Module entry point: _PG_init.
+ *
+ * NOTES
+ *	  mmr works only when preloaded (shared_preload_libraries): it needs
+ *	  shared memory and background workers, which can only be set up at
+ *	  postmaster start.  CREATE EXTENSION and the output plugin also work
+ *	  without the preload; functions that need it call mmr_require_preload().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "mmr.h"
+
+PG_MODULE_MAGIC;
+
+bool		mmr_is_preloaded = false;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	mmr_define_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	mmr_is_preloaded = true;
+}
+
+/*
+ * mmr_require_preload raises an ERROR unless mmr was preloaded.
+ */
+void
+mmr_require_preload(void)
+{
+	if (!mmr_is_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mmr is not loaded through shared_preload_libraries"),
+				 errhint("Add mmr to shared_preload_libraries in postgresql.conf and restart the server.")));
+}

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * mmr.h
+ *	  Declarations shared by the PostgreSQL side of mmr (src/pg).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MMR_H
+#define MMR_H
+
+#include "lib/stringinfo.h"
+
+#include "mmr_core.h"
+
+/* Name of the extension's schema and of its output plugin library. */
+#define MMR_SCHEMA_NAME "mmr"
+
+/* mmr.c */
+extern bool mmr_is_preloaded;
+extern void mmr_require_preload(void);
+
+/* guc.c */
+typedef enum MmrConflictResolver
+{
+	MMR_RESOLVER_LAST_UPDATE_WINS,
+	MMR_RESOLVER_FIRST_UPDATE_WINS,
+	MMR_RESOLVER_ORIGIN_WINS,
+	MMR_RESOLVER_APPLY_REMOTE,
+	MMR_RESOLVER_KEEP_LOCAL,
+	MMR_RESOLVER_ERROR
+} MmrConflictResolver;
+
+extern int	mmr_default_conflict_resolver;
+extern bool mmr_log_conflicts;
+extern bool mmr_ddl_replication;
+extern void mmr_define_gucs(void);
+
+/* dsn.c */
+extern char *mmr_dsn_masked(const char *dsn);
+
+/* core_glue.c: the only way core errors and buffers cross into PostgreSQL */
+extern void mmr_core_raise(const MmrError *err) pg_attribute_noreturn();
+extern void mmr_core_append_message(StringInfo out, uint32 version,
+									const MmrMessage *msg);
+
+/* catalog.c */
+extern Oid	mmr_schema_oid(bool missing_ok);
+extern Oid	mmr_catalog_relid(const char *relname);
+extern bool mmr_table_is_replicated(Oid relid);
+
+#endif							/* MMR_H */

@@ -1,0 +1,49 @@
+/*
+ * fuzz_seed.cpp
+ *	  Writes the fuzz seed corpus: one file per sample message of
+ *	  test/unit/test_messages.hpp, encoded in protocol version 1.  CMake runs
+ *	  it into build/<dir>/corpus before the fuzzer is built, so the repository
+ *	  holds no binary seeds.
+ *
+ *	  usage: mmr_fuzz_seed DIRECTORY
+ */
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "mmr_core.h"
+#include "test_messages.hpp"
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 2)
+	{
+		std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
+		return 2;
+	}
+
+	try
+	{
+		std::filesystem::path dir(argv[1]);
+
+		std::filesystem::create_directories(dir);
+		for (const mmr_test::Sample &sample : mmr_test::sample_messages())
+		{
+			std::string wire = mmr_test::encode(sample.msg);
+			std::ofstream out(dir / (std::string("seed-") + sample.name), std::ios::binary);
+
+			out.write(wire.data(), static_cast<std::streamsize>(wire.size()));
+			if (!out)
+				throw std::runtime_error("cannot write " + (dir / sample.name).string());
+		}
+	}
+	catch (const std::exception &e)
+	{
+		std::fprintf(stderr, "mmr_fuzz_seed: %s\n", e.what());
+		return 1;
+	}
+	return 0;
+}
