@@ -12,9 +12,9 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/pg/*.c))
 CORE_BUILD = build/core
 CORE_LIB = $(CORE_BUILD)/libmmr_core.a
 
-PG_CPPFLAGS = -I$(srcdir)/src/core/include
+PG_CPPFLAGS = -I$(srcdir)/src/core/include -I$(libpq_srcdir)
 PG_CFLAGS = -Wall -Werror
-SHLIB_LINK = $(CORE_LIB) -lstdc++
+SHLIB_LINK = $(CORE_LIB) -lstdc++ $(libpq)
 
 # Tests are driven by scripts/test.sh (it starts its own servers).
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

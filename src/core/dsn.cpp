@@ -8,13 +8,13 @@
  *	  (password in the user info or in a password= query parameter).  Only
  *	  the password's bytes are replaced; the rest is copied as written.
  */
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "error.hpp"
 #include "mmr_core.h"
 
 #include "core_only.hpp"
@@ -160,27 +160,26 @@ std::string mask_dsn(std::string_view dsn)
 extern "C" size_t
 mmr_dsn_mask(const char *dsn, size_t len, char *buf, size_t cap, MmrError *err) noexcept
 {
-	try
-	{
-		std::string masked;
-		std::string_view input(dsn, dsn ? len : 0);
+	size_t		needed = 0;
 
-		try
-		{
-			masked = input.empty() ? std::string(mmr::core::kMask) : mmr::core::mask_dsn(input);
-		}
-		catch (const std::invalid_argument &)
-		{
-			masked = std::string(mmr::core::kMask);
-		}
-		if (masked.size() <= cap)
-			std::memcpy(buf, masked.data(), masked.size());
-		return masked.size();
-	}
-	catch (...)
-	{
-		err->status = MMR_ERR_NO_MEMORY;
-		std::snprintf(err->message, sizeof(err->message), "out of memory while masking a connection string");
+	if (mmr::core::run_guarded(err, [&] {
+			std::string masked;
+			std::string_view input(dsn, dsn ? len : 0);
+
+			if (buf == nullptr && cap != 0)
+				mmr::core::fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("output buffer is null"));
+			try
+			{
+				masked = input.empty() ? std::string(mmr::core::kMask) : mmr::core::mask_dsn(input);
+			}
+			catch (const std::invalid_argument &)
+			{
+				masked = std::string(mmr::core::kMask);
+			}
+			if (masked.size() <= cap)
+				std::memcpy(buf, masked.data(), masked.size());
+			needed = masked.size();
+		}) != MMR_OK)
 		return 0;
-	}
+	return needed;
 }

@@ -59,12 +59,12 @@ public:
 	/* PostgreSQL's LSN notation: %X/%X of the high and low halves. */
 	void lsn(uint64_t v)
 	{
-		char		text[2 + 8 + 1 + 8];
-		auto		end = fmt::format_to(text, FMT_STRING("\"{:X}/{:X}\""),
-										 static_cast<uint32_t>(v >> 32),
-										 static_cast<uint32_t>(v));
+		char		text[32];		/* needs at most 2 + 8 + 1 + 8 */
+		auto		result = fmt::format_to_n(text, sizeof(text), FMT_STRING("\"{:X}/{:X}\""),
+											  static_cast<uint32_t>(v >> 32),
+											  static_cast<uint32_t>(v));
 
-		raw(text, static_cast<size_t>(end - text));
+		raw(text, result.size);
 	}
 
 	/*

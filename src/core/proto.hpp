@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -55,6 +56,13 @@ message_kind_name(uint8_t kind) noexcept
 			return "message";
 	}
 	return {};
+}
+
+/* True when [data, data + len) contains a NUL byte. */
+inline bool
+has_nul(const char *data, size_t len) noexcept
+{
+	return len != 0 && std::memchr(data, '\0', len) != nullptr;
 }
 
 /* pg_class.relreplident values */

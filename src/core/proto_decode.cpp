@@ -37,7 +37,7 @@ read_name(ByteReader &in, std::string_view field)
 {
 	MmrBytes	b = in.str(field);
 
-	if (b.len != 0 && std::memchr(b.data, '\0', b.len) != nullptr)
+	if (has_nul(b.data, b.len))
 		fail(MMR_ERR_MALFORMED, FMT_STRING("NUL byte in {}{}"), field, in.where());
 	return b;
 }

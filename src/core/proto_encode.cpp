@@ -74,7 +74,7 @@ void
 check_no_nul(const MmrBytes &b, std::string_view what)
 {
 	check_bytes(b, what);
-	if (b.len != 0 && std::memchr(b.data, '\0', b.len) != nullptr)
+	if (has_nul(b.data, b.len))
 		fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("NUL byte in {}"), what);
 }
 

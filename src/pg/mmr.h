@@ -43,6 +43,14 @@ extern void mmr_core_raise(const MmrError *err) pg_attribute_noreturn();
 extern void mmr_core_append_message(StringInfo out, uint32 version,
 									const MmrMessage *msg);
 
+/*
+ * names.c: names of the objects mmr keeps per peer.  The slot that peer P
+ * consumes on this node and this node's replication origin for changes
+ * from P are both named mmr_<this database's oid>_n<P's node id>: slot
+ * and origin names are server-wide, node ids unique only in a group.
+ */
+extern char *mmr_peer_object_name(Oid local_dboid, int32 peer_node_id);
+
 /* catalog.c */
 extern Oid	mmr_schema_oid(bool missing_ok);
 extern Oid	mmr_catalog_relid(const char *relname);

@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  mmr's shared memory: allocation at postmaster start, and the worker
+ *	  slots that managers, apply workers and the views share.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+
+#include "shmem.h"
+
+MmrShmemData *MmrShmem = NULL;
+
+/*
+ * mmr_shmem_request reserves the space and the lock (shmem_request_hook).
+ */
+void
+mmr_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MmrShmemData)));
+	RequestNamedLWLockTranche("mmr", 1);
+}
+
+/*
+ * mmr_shmem_startup attaches to (and on first call initializes) the area.
+ */
+void
+mmr_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	MmrShmem = ShmemInitStruct("mmr", sizeof(MmrShmemData), &found);
+	if (!found)
+	{
+		memset(MmrShmem, 0, sizeof(MmrShmemData));
+		MmrShmem->lock = &(GetNamedLWLockTranche("mmr"))->lock;
+		for (int i = 0; i < MMR_MAX_WORKERS; i++)
+			SpinLockInit(&MmrShmem->workers[i].mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * mmr_slot_find returns the slot of a worker, or NULL.  Caller holds
+ * MmrShmem->lock (shared is enough).
+ */
+MmrWorkerSlot *
+mmr_slot_find(MmrWorkerKind kind, Oid dboid, int32 peer_node_id)
+{
+	for (int i = 0; i < MMR_MAX_WORKERS; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+
+		if (slot->kind == kind && slot->dboid == dboid &&
+			(kind != MMR_WORKER_APPLY || slot->peer_node_id == peer_node_id))
+			return slot;
+	}
+	return NULL;
+}
+
+/*
+ * mmr_slot_acquire returns the existing slot of a worker, or a fresh one.
+ * Errors out when all slots are taken.
+ */
+MmrWorkerSlot *
+mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
+				 const char *peer_name)
+{
+	MmrWorkerSlot *slot;
+
+	LWLockAcquire(MmrShmem->lock, LW_EXCLUSIVE);
+	slot = mmr_slot_find(kind, dboid, peer_node_id);
+	if (slot == NULL)
+	{
+		for (int i = 0; i < MMR_MAX_WORKERS && slot == NULL; i++)
+			if (MmrShmem->workers[i].kind == MMR_WORKER_FREE)
+				slot = &MmrShmem->workers[i];
+		if (slot == NULL)
+		{
+			LWLockRelease(MmrShmem->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("out of mmr worker slots"),
+					 errdetail("mmr runs at most %d managers and apply workers per server.",
+							   MMR_MAX_WORKERS)));
+		}
+		SpinLockAcquire(&slot->mutex);
+		slot->kind = kind;
+		slot->dboid = dboid;
+		slot->peer_node_id = peer_node_id;
+		strlcpy(slot->peer_name, peer_name ? peer_name : "", NAMEDATALEN);
+		slot->pid = 0;
+		slot->latch = NULL;
+		slot->no_group = false;
+		slot->apply_paused = false;
+		slot->state = MMR_APPLY_CONNECTING;
+		slot->received_lsn = InvalidXLogRecPtr;
+		slot->applied_lsn = InvalidXLogRecPtr;
+		slot->sender_wal_end = InvalidXLogRecPtr;
+		slot->last_applied_commit_time = 0;
+		slot->last_received_at = 0;
+		slot->applied_transactions = 0;
+		slot->applied_changes = 0;
+		slot->conflicts = 0;
+		slot->last_error[0] = '\0';
+		slot->last_error_at = 0;
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return slot;
+}
+
+/*
+ * mmr_slot_release frees a slot whose worker is gone for good.
+ */
+void
+mmr_slot_release(MmrWorkerSlot *slot)
+{
+	LWLockAcquire(MmrShmem->lock, LW_EXCLUSIVE);
+	slot->kind = MMR_WORKER_FREE;
+	slot->dboid = InvalidOid;
+	slot->peer_node_id = 0;
+	LWLockRelease(MmrShmem->lock);
+}
+
+static void
+slot_detach_callback(int code, Datum arg)
+{
+	mmr_slot_detach((MmrWorkerSlot *) DatumGetPointer(arg));
+}
+
+/*
+ * mmr_slot_attach records the calling process in its slot; the slot is left
+ * again at process exit, however it exits.
+ */
+void
+mmr_slot_attach(MmrWorkerSlot *slot)
+{
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = MyProcPid;
+	slot->latch = &MyProc->procLatch;
+	SpinLockRelease(&slot->mutex);
+	before_shmem_exit(slot_detach_callback, PointerGetDatum(slot));
+}
+
+void
+mmr_slot_detach(MmrWorkerSlot *slot)
+{
+	SpinLockAcquire(&slot->mutex);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+		if (slot->state != MMR_APPLY_ERROR)
+			slot->state = MMR_APPLY_STOPPED;
+	}
+	SpinLockRelease(&slot->mutex);
+}
+
+void
+mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state)
+{
+	SpinLockAcquire(&slot->mutex);
+	slot->state = state;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * mmr_slot_set_error records an apply failure for mmr.replication_status.
+ */
+void
+mmr_slot_set_error(MmrWorkerSlot *slot, const char *message)
+{
+	SpinLockAcquire(&slot->mutex);
+	slot->state = MMR_APPLY_ERROR;
+	strlcpy(slot->last_error, message, MMR_LAST_ERROR_SIZE);
+	slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * mmr_apply_paused tells whether mmr.apply_pause() is in effect for a
+ * database; the flag lives in the database's manager slot.
+ */
+bool
+mmr_apply_paused(Oid dboid)
+{
+	MmrWorkerSlot *manager;
+	bool		paused = false;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	manager = mmr_slot_find(MMR_WORKER_MANAGER, dboid, 0);
+	if (manager != NULL)
+	{
+		SpinLockAcquire(&manager->mutex);
+		paused = manager->apply_paused;
+		SpinLockRelease(&manager->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return paused;
+}
+
+void
+mmr_wake_supervisor(void)
+{
+	Latch	   *latch = MmrShmem->supervisor_latch;
+
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * mmr_wake_database wakes the manager and apply workers of a database, so
+ * that they re-read the catalogs and the pause flag now.
+ */
+void
+mmr_wake_database(Oid dboid)
+{
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	for (int i = 0; i < MMR_MAX_WORKERS; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+		Latch	   *latch;
+
+		if (slot->kind == MMR_WORKER_FREE || slot->dboid != dboid)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		latch = slot->latch;
+		SpinLockRelease(&slot->mutex);
+		if (latch != NULL)
+			SetLatch(latch);
+	}
+	LWLockRelease(MmrShmem->lock);
+}
+
+const char *
+mmr_apply_state_name(MmrApplyState state)
+{
+	switch (state)
+	{
+		case MMR_APPLY_CONNECTING:
+			return "connecting";
+		case MMR_APPLY_CATCHING_UP:
+			return "catching_up";
+		case MMR_APPLY_STREAMING:
+			return "streaming";
+		case MMR_APPLY_PAUSED:
+			return "paused";
+		case MMR_APPLY_ERROR:
+			return "error";
+		case MMR_APPLY_STOPPED:
+			return "stopped";
+	}
+	return "unknown";
+}

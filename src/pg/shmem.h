@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  mmr's shared memory: one slot per manager and per apply worker, read
+ *	  by the views (mmr.replication_status) and written by the workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MMR_SHMEM_H
+#define MMR_SHMEM_H
+
+#include "access/xlogdefs.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#define MMR_MAX_WORKERS 64
+#define MMR_LAST_ERROR_SIZE 512
+
+typedef enum MmrWorkerKind
+{
+	MMR_WORKER_FREE = 0,
+	MMR_WORKER_MANAGER,			/* one per database in a group */
+	MMR_WORKER_APPLY			/* one per (database, peer) */
+} MmrWorkerKind;
+
+/* The states of SPEC section 4, mmr.replication_status.state */
+typedef enum MmrApplyState
+{
+	MMR_APPLY_CONNECTING = 0,
+	MMR_APPLY_CATCHING_UP,
+	MMR_APPLY_STREAMING,
+	MMR_APPLY_PAUSED,
+	MMR_APPLY_ERROR,
+	MMR_APPLY_STOPPED
+} MmrApplyState;
+
+/*
+ * A slot outlives the processes that use it: the manager keeps a peer's
+ * slot while it restarts the peer's apply worker, so counters and the last
+ * error survive the restart.
+ *
+ * kind, dboid, peer_node_id and peer_name are set under MmrShmem->lock;
+ * the rest under the slot's mutex.
+ */
+typedef struct MmrWorkerSlot
+{
+	MmrWorkerKind kind;
+	Oid			dboid;
+	int32		peer_node_id;	/* apply: the peer it receives from */
+	char		peer_name[NAMEDATALEN];
+
+	slock_t		mutex;
+	pid_t		pid;			/* 0 when no process runs in the slot */
+	Latch	   *latch;			/* the running process's latch */
+	bool		no_group;		/* manager: the database has no group */
+	bool		apply_paused;	/* manager: mmr.apply_pause() in effect */
+	MmrApplyState state;
+	XLogRecPtr	received_lsn;	/* end of the last message received */
+	XLogRecPtr	applied_lsn;	/* end LSN of the last applied commit */
+	XLogRecPtr	sender_wal_end; /* the peer's WAL end, from its messages */
+	TimestampTz last_applied_commit_time;	/* origin's commit time */
+	TimestampTz last_received_at;	/* local time of the last message */
+	uint64		applied_transactions;
+	uint64		applied_changes;
+	uint64		conflicts;
+	char		last_error[MMR_LAST_ERROR_SIZE];
+	TimestampTz last_error_at;
+} MmrWorkerSlot;
+
+typedef struct MmrShmemData
+{
+	LWLock	   *lock;			/* protects slot allocation */
+	pid_t		supervisor_pid;
+	Latch	   *supervisor_latch;
+	MmrWorkerSlot workers[MMR_MAX_WORKERS];
+} MmrShmemData;
+
+extern MmrShmemData *MmrShmem;
+
+extern void mmr_shmem_request(void);
+extern void mmr_shmem_startup(void);
+
+extern MmrWorkerSlot *mmr_slot_find(MmrWorkerKind kind, Oid dboid,
+									int32 peer_node_id);
+extern MmrWorkerSlot *mmr_slot_acquire(MmrWorkerKind kind, Oid dboid,
+									   int32 peer_node_id,
+									   const char *peer_name);
+extern void mmr_slot_release(MmrWorkerSlot *slot);
+extern void mmr_slot_attach(MmrWorkerSlot *slot);
+extern void mmr_slot_detach(MmrWorkerSlot *slot);
+extern void mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state);
+extern void mmr_slot_set_error(MmrWorkerSlot *slot, const char *message);
+extern bool mmr_apply_paused(Oid dboid);
+extern void mmr_wake_supervisor(void);
+extern void mmr_wake_database(Oid dboid);
+extern const char *mmr_apply_state_name(MmrApplyState state);
+
+#endif							/* MMR_SHMEM_H */
