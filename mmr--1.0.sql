@@ -19,9 +19,10 @@ CREATE TABLE mmr.node (
     joined_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Which row of mmr.node is this node (local; at most one row).
+-- Which row of mmr.node is this node (local; at most one row).  No foreign
+-- key: a joining node learns its own row from the join node's stream.
 CREATE TABLE mmr.local_node (
-    node_id    integer PRIMARY KEY REFERENCES mmr.node,
+    node_id    integer PRIMARY KEY,
     singleton  boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
 );
 
@@ -114,6 +115,76 @@ CREATE FUNCTION mmr.decode_message(message bytea, proto_version integer DEFAULT 
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'mmr_decode_message';
 
+CREATE FUNCTION mmr.group_create(local_node_name text, node_external_dsn text)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_group_create';
+
+CREATE FUNCTION mmr.group_join(local_node_name text, node_external_dsn text,
+                               join_using_dsn text, synchronize_data boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_group_join';
+
+CREATE FUNCTION mmr.wait_for_join(timeout interval DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_wait_for_join';
+
+CREATE FUNCTION mmr.part_node(node_name text)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_part_node';
+
+CREATE FUNCTION mmr.wait_slot_confirm_lsn(node_name text DEFAULT NULL,
+                                          target_lsn pg_lsn DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_wait_slot_confirm_lsn';
+
+CREATE FUNCTION mmr.apply_pause()
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_apply_pause';
+
+CREATE FUNCTION mmr.apply_resume()
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_apply_resume';
+
+-- One row per apply worker slot of this database (shared memory).
+CREATE FUNCTION mmr.apply_worker_status(
+    OUT peer_node_id integer, OUT state text, OUT worker_pid integer,
+    OUT received_lsn pg_lsn, OUT applied_lsn pg_lsn, OUT sender_wal_end pg_lsn,
+    OUT last_applied_commit_time timestamptz,
+    OUT applied_transactions bigint, OUT applied_changes bigint,
+    OUT conflicts bigint, OUT last_error text, OUT last_error_at timestamptz)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_apply_worker_status';
+
+-- Every peer this node receives from, whether or not its worker runs now.
+CREATE VIEW mmr.replication_status AS
+    SELECT p.node_name AS peer_name,
+           coalesce(s.state, 'stopped') AS state,
+           s.worker_pid,
+           s.received_lsn,
+           s.applied_lsn,
+           greatest(coalesce(s.sender_wal_end - s.received_lsn, 0), 0)::bigint AS lag_bytes,
+           CASE WHEN s.sender_wal_end > s.received_lsn
+                THEN now() - s.last_applied_commit_time
+                ELSE interval '0' END AS lag,
+           coalesce(s.applied_transactions, 0) AS applied_transactions,
+           coalesce(s.applied_changes, 0) AS applied_changes,
+           coalesce(s.conflicts, 0) AS conflicts,
+           s.last_error,
+           s.last_error_at
+      FROM mmr.node p
+      JOIN mmr.local_node l ON p.node_id <> l.node_id
+      LEFT JOIN mmr.apply_worker_status() s ON s.peer_node_id = p.node_id
+     WHERE p.status <> 'parted'
+     ORDER BY p.node_name;
+
 /*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary
@@ -122,9 +193,9 @@ CREATE FUNCTION mmr.decode_message(message bytea, proto_version integer DEFAULT 
 REVOKE ALL ON ALL TABLES IN SCHEMA mmr FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mmr FROM PUBLIC;
 GRANT USAGE ON SCHEMA mmr TO PUBLIC;
-GRANT SELECT ON mmr.nodes, mmr.conflict_summary TO PUBLIC;
+GRANT SELECT ON mmr.nodes, mmr.conflict_summary, mmr.replication_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION mmr.local_node_name(), mmr.mask_dsn(text),
-    mmr.decode_message(bytea, integer) TO PUBLIC;
+    mmr.decode_message(bytea, integer), mmr.apply_worker_status() TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('mmr.node', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.local_node', '');

@@ -57,17 +57,16 @@ run_fuzz() {
       -DMMR_BUILD_FUZZ=ON -DMMR_BUILD_TESTS=OFF >/dev/null &&
     cmake --build build/fuzz --target mmr_fuzz_decoder -j"$(nproc)" >/dev/null ||
     { record fuzz 0 1; return; }
-  local corpus; corpus=$(mktemp -d /tmp/mmr-fuzz.XXXXXX)
-  cp test/fuzz/corpus/* "$corpus"/ 2>/dev/null || true
+  # Building the target wrote the seed corpus into build/fuzz/corpus.
   if build/fuzz/mmr_fuzz_decoder -max_total_time="${MMR_FUZZ_SECONDS:-60}" \
-       -print_final_stats=1 "$corpus" > build/fuzz/fuzz.log 2>&1; then
+       -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/corpus \
+       > build/fuzz/fuzz.log 2>&1; then
     grep -E 'stat::number_of_executed_units|Done' build/fuzz/fuzz.log | tail -n 2
     record fuzz 1 0
   else
     tail -n 40 build/fuzz/fuzz.log
     record fuzz 0 1
   fi
-  rm -rf "$corpus"
 }
 
 run_regress() {

@@ -31,9 +31,9 @@ constexpr size_t kMinValueSize = 1;				/* kind only: 'n' or 'u' */
 constexpr size_t kMinColumnSize = 1 + 4 + 4 + 4 + 4;	/* empty name and type */
 constexpr size_t kRelidSize = 4;
 
-/* A str that must not contain NUL (names, origin, prefix, text values). */
+/* A str that must not contain NUL: names, type names, origin, prefix, text values. */
 MmrBytes
-read_name(ByteReader &in, std::string_view field)
+read_nul_free_str(ByteReader &in, std::string_view field)
 {
 	MmrBytes	b = in.str(field);
 
@@ -45,7 +45,7 @@ read_name(ByteReader &in, std::string_view field)
 MmrBytes
 read_nonempty_name(ByteReader &in, std::string_view field)
 {
-	MmrBytes	b = read_name(in, field);
+	MmrBytes	b = read_nul_free_str(in, field);
 
 	if (b.len == 0)
 		fail(MMR_ERR_MALFORMED, FMT_STRING("{} is empty"), field);
@@ -72,7 +72,7 @@ read_tuple(ByteReader &in, std::vector<MmrValue> &values, std::string_view where
 				value.data = MmrBytes{nullptr, 0};
 				break;
 			case MMR_VALUE_TEXT:
-				value.data = read_name(in, "text value");
+				value.data = read_nul_free_str(in, "text value");
 				break;
 			case MMR_VALUE_BINARY:
 				value.data = in.str("binary value");
@@ -92,7 +92,7 @@ read_begin(ByteReader &in, MmrBegin &m)
 	m.final_lsn = in.u64("final_lsn");
 	m.commit_time = in.i64("commit_time");
 	m.xid = in.u32("xid");
-	m.origin = read_name(in, "origin");
+	m.origin = read_nul_free_str(in, "origin");
 }
 
 void
@@ -125,10 +125,10 @@ read_relation(ByteReader &in, MmrRelation &m, std::vector<MmrColumn> &columns)
 	for (MmrColumn &col : columns)
 	{
 		col.flags = in.u8("column flags");
-		col.name = read_name(in, "column name");
+		col.name = read_nul_free_str(in, "column name");
 		col.type_oid = in.u32("type_oid");
 		col.typmod = in.i32("typmod");
-		col.type_name = read_name(in, "type name");
+		col.type_name = read_nul_free_str(in, "type name");
 	}
 	in.set_where({});
 	m.columns = columns.data();
@@ -152,7 +152,7 @@ void
 read_message(ByteReader &in, MmrLogicalMessage &m)
 {
 	m.flags = in.u8("flags");
-	m.prefix = read_name(in, "prefix");
+	m.prefix = read_nul_free_str(in, "prefix");
 	m.content = in.str("content");
 }
 

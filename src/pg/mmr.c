@@ -15,14 +15,23 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 
 #include "mmr.h"
+#include "shmem.h"
+#include "supervisor.h"
 
 PG_MODULE_MAGIC;
 
 bool		mmr_is_preloaded = false;
 
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
 void		_PG_init(void);
+static void mmr_shmem_request_hook(void);
+static void mmr_shmem_startup_hook(void);
 
 void
 _PG_init(void)
@@ -33,6 +42,29 @@ _PG_init(void)
 		return;
 
 	mmr_is_preloaded = true;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = mmr_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = mmr_shmem_startup_hook;
+
+	mmr_supervisor_register();
+}
+
+static void
+mmr_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	mmr_shmem_request();
+}
+
+static void
+mmr_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	mmr_shmem_startup();
 }
 
 /*

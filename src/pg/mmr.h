@@ -19,6 +19,9 @@
 extern bool mmr_is_preloaded;
 extern void mmr_require_preload(void);
 
+/* config_check.c */
+extern void mmr_check_server_config(void);
+
 /* guc.c */
 typedef enum MmrConflictResolver
 {
@@ -50,6 +53,9 @@ extern void mmr_core_append_message(StringInfo out, uint32 version,
  * and origin names are server-wide, node ids unique only in a group.
  */
 extern char *mmr_peer_object_name(Oid local_dboid, int32 peer_node_id);
+
+/* part.c */
+extern void mmr_drop_peer_objects(int32 peer_node_id);
 
 /* catalog.c */
 extern Oid	mmr_schema_oid(bool missing_ok);

@@ -41,6 +41,7 @@ mmr_shmem_startup(void)
 	{
 		memset(MmrShmem, 0, sizeof(MmrShmemData));
 		MmrShmem->lock = &(GetNamedLWLockTranche("mmr"))->lock;
+		pg_atomic_init_u32(&MmrShmem->group_change_count, 0);
 		for (int i = 0; i < MMR_MAX_WORKERS; i++)
 			SpinLockInit(&MmrShmem->workers[i].mutex);
 	}
@@ -100,6 +101,7 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->latch = NULL;
 		slot->no_group = false;
 		slot->apply_paused = false;
+		slot->parting = false;
 		slot->state = MMR_APPLY_CONNECTING;
 		slot->received_lsn = InvalidXLogRecPtr;
 		slot->applied_lsn = InvalidXLogRecPtr;
@@ -207,11 +209,16 @@ mmr_apply_paused(Oid dboid)
 	return paused;
 }
 
+/*
+ * mmr_note_group_change tells the supervisor that a database may have
+ * joined a group, so that it starts that database's manager.
+ */
 void
-mmr_wake_supervisor(void)
+mmr_note_group_change(void)
 {
 	Latch	   *latch = MmrShmem->supervisor_latch;
 
+	pg_atomic_fetch_add_u32(&MmrShmem->group_change_count, 1);
 	if (latch != NULL)
 		SetLatch(latch);
 }

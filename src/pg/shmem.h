@@ -10,6 +10,7 @@
 #define MMR_SHMEM_H
 
 #include "access/xlogdefs.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
@@ -56,6 +57,7 @@ typedef struct MmrWorkerSlot
 	Latch	   *latch;			/* the running process's latch */
 	bool		no_group;		/* manager: the database has no group */
 	bool		apply_paused;	/* manager: mmr.apply_pause() in effect */
+	bool		parting;		/* apply: mmr.part_node() stops it for good */
 	MmrApplyState state;
 	XLogRecPtr	received_lsn;	/* end of the last message received */
 	XLogRecPtr	applied_lsn;	/* end LSN of the last applied commit */
@@ -74,6 +76,7 @@ typedef struct MmrShmemData
 	LWLock	   *lock;			/* protects slot allocation */
 	pid_t		supervisor_pid;
 	Latch	   *supervisor_latch;
+	pg_atomic_uint32 group_change_count;	/* bumped when a group appears */
 	MmrWorkerSlot workers[MMR_MAX_WORKERS];
 } MmrShmemData;
 
@@ -93,7 +96,7 @@ extern void mmr_slot_detach(MmrWorkerSlot *slot);
 extern void mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state);
 extern void mmr_slot_set_error(MmrWorkerSlot *slot, const char *message);
 extern bool mmr_apply_paused(Oid dboid);
-extern void mmr_wake_supervisor(void);
+extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
 extern const char *mmr_apply_state_name(MmrApplyState state);
 

@@ -316,8 +316,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* encode(decode(x)) == x */
-	if (mmr_proto_encode(1, &msg, nullptr, 0, &err) != size)
-		die("re-encoding has a different size", &err);
+	size_t		needed = mmr_proto_encode(1, &msg, nullptr, 0, &err);
+
+	if (needed == 0)
+		die("re-encoding failed", &err);
+	if (needed != size)
+	{
+		std::fprintf(stderr, "mmr_fuzz_decoder: re-encoding needs %zu bytes, input has %zu\n",
+					 needed, size);
+		std::abort();
+	}
 
 	std::vector<char> wire(size);
 

@@ -3,8 +3,8 @@
  *	  The encoder and decoder agree: every sample message survives
  *	  encode -> decode field by field, golden byte arrays pin the wire format
  *	  of docs/protocol.md, large counts work, and a decoder reused across
- *	  many messages neither corrupts earlier results' successors nor
- *	  allocates once warmed up.
+ *	  many messages gives complete results and stops allocating once warmed
+ *	  up.
  */
 #include <cstdint>
 #include <string>

@@ -1,0 +1,559 @@
+/*-------------------------------------------------------------------------
+ *
+ * group.c
+ *	  Forming a group: mmr.group_create, mmr.group_join, mmr.wait_for_join.
+ *
+ * NOTES
+ *	  A join without data synchronization registers the new node N on the
+ *	  join node J and creates, before anything else can be written, every
+ *	  slot N and the existing members need: one on each member X for N, and
+ *	  one on N for each X.  Each slot starts at its creation, so no change
+ *	  committed after the join is lost on either side.
+ *
+ *	  N's row is inserted on J as an ordinary change: it reaches every other
+ *	  member (and N itself) through J's stream, so they all learn of N.
+ *	  The existing rows that N copies from J are written locally as "not
+ *	  to be replicated" (DoNotReplicateId), like every copy of a peer's data:
+ *	  they are the peers' own rows, not N's changes.
+ *
+ *	  Joining with data synchronization (schema and data copy) is not done
+ *	  yet; it is refused with a clear error.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/origin.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "mmr.h"
+#include "remote.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(mmr_group_create);
+PG_FUNCTION_INFO_V1(mmr_group_join);
+PG_FUNCTION_INFO_V1(mmr_wait_for_join);
+
+/* A member of the group as the join node lists it. */
+typedef struct GroupMember
+{
+	int32		node_id;
+	char	   *name;
+	char	   *status;
+	int32		priority;
+	char	   *dsn;
+	char	   *joined_at;
+	Oid			dboid;			/* filled in when we connect to it */
+} GroupMember;
+
+/* Slots created by a join so far, dropped again if the join fails. */
+typedef struct CreatedSlot
+{
+	char	   *dsn;
+	char	   *name;
+} CreatedSlot;
+
+static bool group_change_pending = false;
+static bool xact_callback_registered = false;
+
+/*
+ * At the end of the transaction that changed the group: stop marking
+ * writes "not to be replicated", and on commit let the supervisor start
+ * this database's manager.
+ */
+static void
+group_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	if (replorigin_session_origin == DoNotReplicateId)
+		replorigin_session_origin = InvalidRepOriginId;
+	if (group_change_pending && event == XACT_EVENT_COMMIT)
+	{
+		mmr_note_group_change();
+		mmr_wake_database(MyDatabaseId);
+	}
+	group_change_pending = false;
+}
+
+static void
+note_group_change_at_commit(bool local_writes_not_replicated)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(group_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	group_change_pending = true;
+	if (local_writes_not_replicated)
+		replorigin_session_origin = DoNotReplicateId;
+}
+
+static void
+check_node_name(const char *name)
+{
+	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid node name \"%s\"", name),
+				 errdetail("A node name must have 1 to %d bytes.", NAMEDATALEN - 1)));
+}
+
+/*
+ * lock_membership_and_check_not_member serializes the functions that
+ * change this node's membership, and errors out if this database is in a
+ * group.  A node that was parted forgets its old group here.
+ */
+static void
+lock_membership_and_check_not_member(void)
+{
+	int			ret;
+
+	LockRelationOid(mmr_catalog_relid("local_node"), ExclusiveLock);
+	SPI_connect();
+	ret = SPI_execute("SELECT n.node_name, n.status FROM mmr.local_node l "
+					  "LEFT JOIN mmr.node n USING (node_id)", false, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed > 0)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		if (status == NULL || strcmp(status, "parted") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("database \"%s\" is already a member of an mmr group",
+							get_database_name(MyDatabaseId)),
+					 name ? errdetail("This node is \"%s\".", name) : 0,
+					 errhint("Use mmr.part_node() to leave the group first.")));
+
+		/* Parted: its slots are gone, so this reaches no peer. */
+		note_group_change_at_commit(true);
+		if (SPI_execute("DELETE FROM mmr.local_node", false, 0) != SPI_OK_DELETE ||
+			SPI_execute("DELETE FROM mmr.node", false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear the catalogs of the old group");
+	}
+	SPI_finish();
+}
+
+/*
+ * check_dsn_reaches_self verifies that dsn opens a replication connection
+ * to this very database: peers will connect with it.
+ */
+static void
+check_dsn_reaches_self(const char *dsn)
+{
+	PGconn	   *conn = mmr_remote_connect(dsn, true, "mmr node check");
+
+	PG_TRY();
+	{
+		PGresult   *res = mmr_remote_exec_expect(conn, "IDENTIFY_SYSTEM", PGRES_TUPLES_OK);
+		char		local_sysid[32];
+		const char *remote_sysid = PQgetvalue(res, 0, 0);
+		const char *remote_db = PQgetvalue(res, 0, 3);
+		const char *local_db = get_database_name(MyDatabaseId);
+
+		snprintf(local_sysid, sizeof(local_sysid), UINT64_FORMAT, GetSystemIdentifier());
+		if (strcmp(remote_sysid, local_sysid) != 0 || strcmp(remote_db, local_db) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("node_external_dsn \"%s\" does not connect to this database",
+							mmr_dsn_masked(dsn)),
+					 errdetail("It reaches database \"%s\" of system %s; this is database \"%s\" of system %s.",
+							   remote_db, remote_sysid, local_db, local_sysid)));
+		PQclear(res);
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * insert_local_node writes a node row and, for this node, local_node.
+ */
+static void
+insert_local_node(int32 node_id, const char *name, const char *status,
+				  int32 priority, const char *dsn, const char *joined_at)
+{
+	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "     ";
+
+	values[0] = Int32GetDatum(node_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = Int32GetDatum(priority);
+	values[4] = CStringGetTextDatum(dsn);
+	if (joined_at != NULL)
+		values[5] = CStringGetTextDatum(joined_at);
+	else
+		nulls[5] = 'n';
+
+	if (SPI_execute_with_args("INSERT INTO mmr.node (node_id, node_name, status, priority, dsn, joined_at) "
+							  "VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, now()))",
+							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into mmr.node");
+}
+
+static void
+set_local_node(int32 node_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(node_id)};
+
+	if (SPI_execute_with_args("INSERT INTO mmr.local_node (node_id) VALUES ($1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into mmr.local_node");
+}
+
+/*
+ * mmr.group_create(local_node_name text, node_external_dsn text)
+ */
+Datum
+mmr_group_create(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *dsn = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	mmr_check_server_config();
+	check_node_name(name);
+	lock_membership_and_check_not_member();
+	check_dsn_reaches_self(dsn);
+
+	SPI_connect();
+	insert_local_node(1, name, "ready", 0, dsn, NULL);
+	set_local_node(1);
+	SPI_finish();
+
+	note_group_change_at_commit(false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * read_group_from lists the members of the group the node at conn belongs
+ * to, and that node's own id.
+ */
+static List *
+read_group_from(PGconn *conn, const char *dsn, int32 *join_node_id)
+{
+	PGresult   *res = mmr_remote_exec(conn,
+									  "SELECT n.node_id, n.node_name, n.status, n.priority, n.dsn, "
+									  "n.joined_at, (SELECT node_id FROM mmr.local_node) "
+									  "FROM mmr.node n ORDER BY n.node_id");
+	List	   *members = NIL;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		bool		no_mmr = state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0);
+
+		PQclear(res);
+		if (no_mmr)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the node at \"%s\" does not have the mmr extension",
+							mmr_dsn_masked(dsn)),
+					 errhint("Run CREATE EXTENSION mmr and mmr.group_create() there first.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not read the group from \"%s\"", mmr_dsn_masked(dsn)),
+				 errdetail_internal("%s", res ? PQresultErrorMessage(res) : mmr_remote_error(conn))));
+	}
+
+	*join_node_id = 0;
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		GroupMember *m = palloc0(sizeof(GroupMember));
+
+		m->node_id = pg_strtoint32(PQgetvalue(res, i, 0));
+		m->name = pstrdup(PQgetvalue(res, i, 1));
+		m->status = pstrdup(PQgetvalue(res, i, 2));
+		m->priority = pg_strtoint32(PQgetvalue(res, i, 3));
+		m->dsn = pstrdup(PQgetvalue(res, i, 4));
+		m->joined_at = pstrdup(PQgetvalue(res, i, 5));
+		if (!PQgetisnull(res, i, 6))
+			*join_node_id = pg_strtoint32(PQgetvalue(res, i, 6));
+		members = lappend(members, m);
+	}
+	PQclear(res);
+
+	if (*join_node_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the node at \"%s\" is not a member of an mmr group",
+						mmr_dsn_masked(dsn)),
+				 errhint("Run mmr.group_create() there first.")));
+	return members;
+}
+
+/*
+ * remote_database_oid returns the oid of the database conn is connected to.
+ */
+static Oid
+remote_database_oid(PGconn *conn)
+{
+	PGresult   *res = mmr_remote_exec_expect(conn,
+											 "SELECT oid FROM pg_database WHERE datname = current_database()",
+											 PGRES_TUPLES_OK);
+	Oid			oid = (Oid) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+
+	PQclear(res);
+	return oid;
+}
+
+/*
+ * create_slot_at creates a logical mmr slot on the node at dsn, and
+ * remembers it so that a failed join drops it again.
+ */
+static void
+create_slot_at(const char *dsn, const char *slot_name, List **created)
+{
+	PGconn	   *conn = mmr_remote_connect(dsn, true, "mmr join");
+
+	PG_TRY();
+	{
+		char	   *cmd = psprintf("CREATE_REPLICATION_SLOT \"%s\" LOGICAL mmr (SNAPSHOT 'nothing')",
+								   slot_name);
+
+		PQclear(mmr_remote_exec_expect(conn, cmd, PGRES_TUPLES_OK));
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+	}
+	PG_END_TRY();
+
+	{
+		CreatedSlot *cs = palloc(sizeof(CreatedSlot));
+
+		cs->dsn = pstrdup(dsn);
+		cs->name = pstrdup(slot_name);
+		*created = lappend(*created, cs);
+	}
+}
+
+/*
+ * drop_slots_quietly undoes create_slot_at after a failure.  It must not
+ * raise an error (it runs while one is being handled), so it uses plain
+ * blocking libpq with a short timeout and ignores every failure.
+ */
+static void
+drop_slots_quietly(List *created)
+{
+	ListCell   *lc;
+
+	foreach(lc, created)
+	{
+		CreatedSlot *cs = lfirst(lc);
+		const char *keys[] = {"dbname", "connect_timeout", NULL};
+		const char *values[] = {cs->dsn, "10", NULL};
+		PGconn	   *conn = PQconnectdbParams(keys, values, true);
+		char		cmd[NAMEDATALEN + 64];
+
+		snprintf(cmd, sizeof(cmd), "SELECT pg_drop_replication_slot('%s')", cs->name);
+		if (PQstatus(conn) == CONNECTION_OK)
+			PQclear(PQexec(conn, cmd));
+		PQfinish(conn);
+	}
+}
+
+/*
+ * mmr.group_join(local_node_name text, node_external_dsn text,
+ *				  join_using_dsn text, synchronize_data boolean)
+ */
+Datum
+mmr_group_join(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *dsn = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *join_dsn = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bool		synchronize_data = PG_GETARG_BOOL(3);
+	PGconn	   *join_conn;
+	List	   *members;
+	List	   *volatile created = NIL;
+	int32		join_node_id;
+	int32		new_id = 1;
+	ListCell   *lc;
+
+	PreventInTransactionBlock(true, "mmr.group_join()");
+	mmr_check_server_config();
+	check_node_name(name);
+	if (synchronize_data)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("joining with synchronize_data is not supported yet"),
+				 errhint("Create the same schema and data on this node, then call mmr.group_join() with synchronize_data => false.")));
+	lock_membership_and_check_not_member();
+	check_dsn_reaches_self(dsn);
+
+	join_conn = mmr_remote_connect(join_dsn, false, "mmr join");
+	PG_TRY();
+	{
+		members = read_group_from(join_conn, join_dsn, &join_node_id);
+		foreach(lc, members)
+		{
+			GroupMember *m = lfirst(lc);
+
+			if (strcmp(m->name, name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("node name \"%s\" is already used in the group", name),
+						 errhint("Choose another local_node_name.")));
+			new_id = Max(new_id, m->node_id + 1);
+		}
+		if (new_id > 1023)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an mmr group cannot have more than 1023 node ids")));
+
+		/*
+		 * Slots first, both ways, for every member still in the group: from
+		 * here on nothing committed anywhere is missed.
+		 */
+		foreach(lc, members)
+		{
+			GroupMember *m = lfirst(lc);
+			PGconn	   *conn;
+
+			if (strcmp(m->status, "parted") == 0)
+				continue;
+			conn = mmr_remote_connect(m->dsn, false, "mmr join");
+			PG_TRY();
+			{
+				m->dboid = remote_database_oid(conn);
+			}
+			PG_FINALLY();
+			{
+				PQfinish(conn);
+			}
+			PG_END_TRY();
+			create_slot_at(m->dsn, mmr_peer_object_name(m->dboid, new_id),
+						   (List **) &created);
+			create_slot_at(dsn, mmr_peer_object_name(MyDatabaseId, m->node_id),
+						   (List **) &created);
+		}
+
+		/* Register on the join node: its stream tells every member. */
+		{
+			char	   *sql = psprintf("INSERT INTO mmr.node (node_id, node_name, status, dsn) "
+									   "VALUES (%d, %s, 'ready', %s)",
+									   new_id, quote_literal_cstr(name),
+									   quote_literal_cstr(dsn));
+
+			PQclear(mmr_remote_exec_expect(join_conn, sql, PGRES_COMMAND_OK));
+		}
+	}
+	PG_CATCH();
+	{
+		PQfinish(join_conn);
+		drop_slots_quietly(created);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQfinish(join_conn);
+
+	/* The members as they are now, copied, not replicated back. */
+	note_group_change_at_commit(true);
+	SPI_connect();
+	foreach(lc, members)
+	{
+		GroupMember *m = lfirst(lc);
+
+		insert_local_node(m->node_id, m->name, m->status, m->priority, m->dsn,
+						  m->joined_at);
+	}
+	set_local_node(new_id);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * local_join_status returns this node's status, or NULL when it is in no
+ * group or its own row has not arrived from the join node yet.
+ */
+static char *
+local_join_status(bool *in_group)
+{
+	char	   *status = NULL;
+	int			ret;
+
+	SPI_connect();
+	ret = SPI_execute("SELECT n.status FROM mmr.local_node l "
+					  "LEFT JOIN mmr.node n USING (node_id)", false, 1);
+	*in_group = ret == SPI_OK_SELECT && SPI_processed > 0;
+	if (*in_group)
+	{
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (s != NULL)
+			status = MemoryContextStrdup(TopTransactionContext, s);
+	}
+	SPI_finish();
+	return status;
+}
+
+/*
+ * mmr.wait_for_join(timeout interval default null)
+ *
+ * Waits until this node's own row, written on the join node, has come back
+ * through replication with status ready: then the join node streams to us.
+ */
+Datum
+mmr_wait_for_join(PG_FUNCTION_ARGS)
+{
+	TimestampTz deadline = 0;
+
+	if (!PG_ARGISNULL(0))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(0);
+
+		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														   TimestampTzGetDatum(GetCurrentTimestamp()),
+														   IntervalPGetDatum(timeout)));
+	}
+
+	for (;;)
+	{
+		bool		in_group;
+		char	   *status = local_join_status(&in_group);
+
+		if (!in_group)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this node is not a member of an mmr group"),
+					 errhint("Call mmr.group_join() first.")));
+		if (status != NULL && strcmp(status, "ready") == 0)
+			break;
+		if (status != NULL && strcmp(status, "parted") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this node was parted from its group")));
+		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("timed out waiting for the join to finish"),
+					 errdetail("This node's status is %s.", status ? status : "not known yet"),
+					 errhint("Check mmr.replication_status and the server log.")));
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_VOID();
+}

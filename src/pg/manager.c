@@ -1,0 +1,311 @@
+/*-------------------------------------------------------------------------
+ *
+ * manager.c
+ *	  The per-database manager: keeps one apply worker running for every
+ *	  peer of this node, restarting them with backoff.
+ *
+ * NOTES
+ *	  The manager reads the group from mmr.node whenever its latch is set
+ *	  (an apply worker applied a change to mmr.node, a function changed the
+ *	  group, a worker exited) and every few seconds otherwise.  A peer whose
+ *	  status is 'parted' gets no worker; its slot is released.
+ *
+ *	  An apply worker that exits is restarted after a backoff that doubles
+ *	  from 1 s to 60 s, and returns to 1 s once a worker has run a minute.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "apply.h"
+#include "mmr.h"
+#include "shmem.h"
+#include "supervisor.h"
+
+#define MANAGER_NAP_MS 5000
+#define MAX_PEERS 64
+
+typedef struct Peer
+{
+	int32		node_id;
+	char		name[NAMEDATALEN];
+	bool		parted;
+} Peer;
+
+/* What the manager remembers about each apply worker it runs. */
+typedef struct ApplyWorker
+{
+	int32		peer_node_id;
+	BackgroundWorkerHandle *handle;
+	MmrWorkerSlot *slot;
+	TimestampTz started_at;
+	TimestampTz next_start;
+	int			backoff_ms;
+	bool		wanted;
+	bool		cleaned;		/* parted peer's slot and origin dropped */
+} ApplyWorker;
+
+static ApplyWorker workers[MAX_PEERS];
+static int	nworkers = 0;
+
+/*
+ * read_group fills peers from mmr.node; returns false when this database
+ * is not (or no longer) an active member of a group.  A node whose own
+ * status is 'parted' has no peers.
+ */
+static bool
+read_group(Peer *peers, int *npeers)
+{
+	bool		member;
+	int			ret;
+
+	*npeers = 0;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/* After DROP EXTENSION mmr, nothing is left to manage. */
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'mmr'",
+					  true, 1);
+	member = ret == SPI_OK_SELECT && SPI_processed > 0;
+	if (member)
+	{
+		ret = SPI_execute("SELECT 1 FROM mmr.local_node l WHERE NOT EXISTS "
+						  "(SELECT 1 FROM mmr.node me "
+						  " WHERE me.node_id = l.node_id AND me.status = 'parted')",
+						  true, 1);
+		member = ret == SPI_OK_SELECT && SPI_processed > 0;
+	}
+
+	if (member)
+		ret = SPI_execute("SELECT n.node_id, n.node_name, n.status = 'parted' "
+						  "FROM mmr.node n, mmr.local_node l "
+						  "WHERE n.node_id <> l.node_id ORDER BY n.node_id",
+						  true, MAX_PEERS);
+	for (uint64 i = 0; member && ret == SPI_OK_SELECT && i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Peer	   *p = &peers[(*npeers)++];
+
+		p->node_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		strlcpy(p->name, SPI_getvalue(tup, desc, 2), NAMEDATALEN);
+		p->parted = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_stat(true);
+	return member;
+}
+
+static ApplyWorker *
+apply_worker_for(int32 peer_node_id)
+{
+	for (int i = 0; i < nworkers; i++)
+		if (workers[i].peer_node_id == peer_node_id)
+			return &workers[i];
+	if (nworkers == MAX_PEERS)
+		return NULL;
+	memset(&workers[nworkers], 0, sizeof(ApplyWorker));
+	workers[nworkers].peer_node_id = peer_node_id;
+	workers[nworkers].backoff_ms = MMR_RESTART_MIN_MS;
+	return &workers[nworkers++];
+}
+
+static bool
+apply_worker_running(ApplyWorker *w)
+{
+	pid_t		pid;
+
+	return w->handle != NULL &&
+		GetBackgroundWorkerPid(w->handle, &pid) != BGWH_STOPPED;
+}
+
+static void
+start_apply_worker(ApplyWorker *w, const Peer *peer)
+{
+	BackgroundWorker bgw;
+	MmrApplyWorkerArgs args = {MyDatabaseId, peer->node_id};
+
+	w->slot = mmr_slot_acquire(MMR_WORKER_APPLY, MyDatabaseId, peer->node_id,
+							   peer->name);
+	if (w->slot->parting)
+		return;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(bgw.bgw_library_name, "mmr", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "mmr_apply_worker_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "mmr apply from \"%s\"", peer->name);
+	strlcpy(bgw.bgw_type, "mmr apply", BGW_MAXLEN);
+	memcpy(bgw.bgw_extra, &args, sizeof(args));
+	bgw.bgw_notify_pid = MyProcPid;
+
+	if (w->handle != NULL)
+		pfree(w->handle);
+	w->handle = NULL;
+	if (!RegisterDynamicBackgroundWorker(&bgw, &w->handle))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("out of background worker slots"),
+				 errhint("You might need to increase max_worker_processes.")));
+		return;
+	}
+	w->started_at = GetCurrentTimestamp();
+}
+
+/*
+ * stop_apply_worker stops a parted peer's worker and frees its slot.
+ */
+static void
+stop_apply_worker(ApplyWorker *w)
+{
+	if (w->handle != NULL)
+	{
+		TerminateBackgroundWorker(w->handle);
+		(void) WaitForBackgroundWorkerShutdown(w->handle);
+		pfree(w->handle);
+		w->handle = NULL;
+	}
+	if (w->slot != NULL)
+		mmr_slot_release(w->slot);
+	w->slot = NULL;
+}
+
+/*
+ * drop_parted_peer stops a parted peer's worker and drops its slot and
+ * origin here, once per manager run (it is idempotent).
+ */
+static void
+drop_parted_peer(ApplyWorker *w)
+{
+	stop_apply_worker(w);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	mmr_drop_peer_objects(w->peer_node_id);
+	CommitTransactionCommand();
+	w->cleaned = true;
+}
+
+/*
+ * manage starts, restarts and stops apply workers; returns the nap time.
+ */
+static long
+manage(const Peer *peers, int npeers)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		nap_ms = MANAGER_NAP_MS;
+
+	for (int i = 0; i < nworkers; i++)
+		workers[i].wanted = false;
+
+	for (int i = 0; i < npeers; i++)
+	{
+		ApplyWorker *w = apply_worker_for(peers[i].node_id);
+
+		if (w == NULL)
+			continue;
+		if (peers[i].parted)
+		{
+			if (!w->cleaned)
+				drop_parted_peer(w);
+			continue;
+		}
+		w->wanted = true;
+		if (apply_worker_running(w))
+			continue;
+
+		if (w->handle != NULL && w->next_start == 0)
+		{
+			/* It stopped: back off before the next start. */
+			if (TimestampDifferenceExceeds(w->started_at, now, 60000))
+				w->backoff_ms = MMR_RESTART_MIN_MS;
+			w->next_start = TimestampTzPlusMilliseconds(now, w->backoff_ms);
+			w->backoff_ms = Min(w->backoff_ms * 2, MMR_RESTART_MAX_MS);
+			ereport(LOG,
+					(errmsg("mmr apply worker for peer \"%s\" stopped, restarting in %d ms",
+							peers[i].name,
+							(int) TimestampDifferenceMilliseconds(now, w->next_start))));
+		}
+		if (w->next_start <= now)
+		{
+			w->next_start = 0;
+			start_apply_worker(w, &peers[i]);
+		}
+		else
+			nap_ms = Min(nap_ms, TimestampDifferenceMilliseconds(now, w->next_start));
+	}
+
+	for (int i = 0; i < nworkers; i++)
+		if (!workers[i].wanted && (workers[i].handle != NULL || workers[i].slot != NULL))
+			stop_apply_worker(&workers[i]);
+
+	return nap_ms;
+}
+
+void
+mmr_manager_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	MmrWorkerSlot *slot = NULL;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	for (;;)
+	{
+		Peer		peers[MAX_PEERS];
+		int			npeers;
+		long		nap_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (!read_group(peers, &npeers))
+		{
+			/* No group here (any more): stop everything and go. */
+			manage(peers, 0);
+			if (slot != NULL)
+				mmr_slot_release(slot);
+			proc_exit(0);
+		}
+		if (slot == NULL)
+		{
+			slot = mmr_slot_acquire(MMR_WORKER_MANAGER, dboid, 0, NULL);
+			mmr_slot_attach(slot);
+			ereport(LOG, (errmsg("mmr manager started for database %u", dboid)));
+		}
+
+		nap_ms = manage(peers, npeers);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 nap_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  What a DBA sees and steers of the running replication: the apply
+ *	  workers' shared state (behind mmr.replication_status), pausing apply,
+ *	  and waiting for peers to confirm local changes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/slot.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/tuplestore.h"
+
+#include "mmr.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(mmr_apply_worker_status);
+PG_FUNCTION_INFO_V1(mmr_apply_pause);
+PG_FUNCTION_INFO_V1(mmr_apply_resume);
+PG_FUNCTION_INFO_V1(mmr_wait_slot_confirm_lsn);
+
+#define STATUS_COLUMNS 12
+
+static Datum
+lsn_or_null(XLogRecPtr lsn, bool *isnull)
+{
+	*isnull = XLogRecPtrIsInvalid(lsn);
+	return LSNGetDatum(lsn);
+}
+
+/*
+ * mmr.apply_worker_status(): one row per apply worker slot of this
+ * database, copied under each slot's spinlock.
+ */
+Datum
+mmr_apply_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (MmrShmem == NULL)
+		return (Datum) 0;		/* not preloaded: no workers */
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	for (int i = 0; i < MMR_MAX_WORKERS; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+		MmrWorkerSlot copy;
+		Datum		values[STATUS_COLUMNS];
+		bool		nulls[STATUS_COLUMNS] = {0};
+
+		if (slot->kind != MMR_WORKER_APPLY || slot->dboid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		memcpy(&copy, slot, sizeof(copy));
+		SpinLockRelease(&slot->mutex);
+
+		values[0] = Int32GetDatum(copy.peer_node_id);
+		values[1] = CStringGetTextDatum(mmr_apply_state_name(copy.state));
+		values[2] = Int32GetDatum(copy.pid);
+		nulls[2] = copy.pid == 0;
+		values[3] = lsn_or_null(copy.received_lsn, &nulls[3]);
+		values[4] = lsn_or_null(copy.applied_lsn, &nulls[4]);
+		values[5] = lsn_or_null(copy.sender_wal_end, &nulls[5]);
+		values[6] = TimestampTzGetDatum(copy.last_applied_commit_time);
+		nulls[6] = copy.last_applied_commit_time == 0;
+		values[7] = Int64GetDatum((int64) copy.applied_transactions);
+		values[8] = Int64GetDatum((int64) copy.applied_changes);
+		values[9] = Int64GetDatum((int64) copy.conflicts);
+		values[10] = CStringGetTextDatum(copy.last_error);
+		nulls[10] = copy.last_error[0] == '\0';
+		values[11] = TimestampTzGetDatum(copy.last_error_at);
+		nulls[11] = copy.last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return (Datum) 0;
+}
+
+/*
+ * set_apply_paused flips the pause flag of this database's group and wakes
+ * its workers so that they act on it now.
+ */
+static void
+set_apply_paused(bool paused)
+{
+	MmrWorkerSlot *manager;
+
+	mmr_require_preload();
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	manager = mmr_slot_find(MMR_WORKER_MANAGER, MyDatabaseId, 0);
+	if (manager != NULL)
+	{
+		SpinLockAcquire(&manager->mutex);
+		manager->apply_paused = paused;
+		SpinLockRelease(&manager->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+
+	if (manager == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" has no running mmr group",
+						get_database_name(MyDatabaseId)),
+				 errhint("Create or join a group first; its manager starts within seconds.")));
+	mmr_wake_database(MyDatabaseId);
+}
+
+Datum
+mmr_apply_pause(PG_FUNCTION_ARGS)
+{
+	set_apply_paused(true);
+	PG_RETURN_VOID();
+}
+
+Datum
+mmr_apply_resume(PG_FUNCTION_ARGS)
+{
+	set_apply_paused(false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * peer_slot_names returns the names of the slots that the peers (or the
+ * one named) consume on this node.
+ */
+static List *
+peer_slot_names(const char *node_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	List	   *names = NIL;
+	int			ret;
+
+	if (node_name != NULL)
+		values[0] = CStringGetTextDatum(node_name);
+	else
+		nulls[0] = 'n';
+
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT n.node_id FROM mmr.node n, mmr.local_node l "
+								"WHERE n.node_id <> l.node_id AND n.status <> 'parted' "
+								"AND ($1 IS NULL OR n.node_name = $1)",
+								1, types, values, nulls, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read mmr.node");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc, 1, &isnull));
+
+		names = lappend(names, MemoryContextStrdup(TopTransactionContext,
+												   mmr_peer_object_name(MyDatabaseId, id)));
+	}
+	SPI_finish();
+
+	if (node_name != NULL && names == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" is not a peer of this node", node_name)));
+	return names;
+}
+
+/* The confirmed flush LSN of a slot, or InvalidXLogRecPtr if missing. */
+static XLogRecPtr
+slot_confirmed_flush(const char *name)
+{
+	XLogRecPtr	result = InvalidXLogRecPtr;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+	{
+		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+
+		if (!s->in_use || strcmp(NameStr(s->data.name), name) != 0)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		result = s->data.confirmed_flush;
+		SpinLockRelease(&s->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return result;
+}
+
+/*
+ * mmr.wait_slot_confirm_lsn(node_name text, target_lsn pg_lsn)
+ *
+ * Waits until the peer(s) confirmed receipt and local flush of this node's
+ * changes up to target_lsn (default: the current WAL insert position).
+ */
+Datum
+mmr_wait_slot_confirm_lsn(PG_FUNCTION_ARGS)
+{
+	const char *node_name = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	XLogRecPtr	target = PG_ARGISNULL(1) ? GetXLogInsertRecPtr() : PG_GETARG_LSN(1);
+	List	   *slots = peer_slot_names(node_name);
+	ListCell   *lc;
+
+	foreach(lc, slots)
+	{
+		const char *slot = lfirst(lc);
+
+		for (;;)
+		{
+			XLogRecPtr	confirmed = slot_confirmed_flush(slot);
+
+			if (confirmed >= target)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 50L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_RETURN_VOID();
+}
