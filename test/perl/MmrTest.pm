@@ -11,7 +11,7 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(mmr_node);
+our @EXPORT = qw(mmr_node mmr_two_node_group mmr_wait_until mmr_wait_caught_up);
 
 # The postgresql.conf lines every mmr node needs, as a list of lines.
 sub server_conf_lines
@@ -35,6 +35,49 @@ sub mmr_node
 	$node->append_conf('postgresql.conf', join("\n", @lines) . "\n");
 	$node->start;
 	return $node;
+}
+
+# mmr_two_node_group(A, B, DB): CREATE EXTENSION on both, group_create on A,
+# group_join on B (without data copy), and waits for the join to finish.
+sub mmr_two_node_group
+{
+	my ($a, $b, $db) = @_;
+	$db //= 'postgres';
+	for my $node ($a, $b)
+	{
+		$node->safe_psql($db, 'CREATE EXTENSION IF NOT EXISTS mmr');
+	}
+	my $a_dsn = $a->connstr($db);
+	my $b_dsn = $b->connstr($db);
+	$a->safe_psql($db, "SELECT mmr.group_create('" . $a->name . "', \$\$$a_dsn\$\$)");
+	$b->safe_psql($db,
+		    "SELECT mmr.group_join('" . $b->name . "', \$\$$b_dsn\$\$, "
+		  . "\$\$$a_dsn\$\$, synchronize_data => false)");
+	$b->safe_psql($db, "SELECT mmr.wait_for_join('60 s')");
+	mmr_wait_until($a, "SELECT count(*) = 1 FROM mmr.replication_status WHERE state = 'streaming'", $db);
+	mmr_wait_until($b, "SELECT count(*) = 1 FROM mmr.replication_status WHERE state = 'streaming'", $db);
+	return;
+}
+
+# mmr_wait_until(NODE, QUERY, DB): polls QUERY until it returns 't'; dies
+# with the last answer after the default timeout.
+sub mmr_wait_until
+{
+	my ($node, $query, $db) = @_;
+	$db //= 'postgres';
+	$node->poll_query_until($db, $query)
+	  or die "timed out waiting on " . $node->name . " for: $query";
+	return;
+}
+
+# mmr_wait_caught_up(FROM, DB): waits until every peer of FROM confirmed
+# FROM's changes up to now (mmr.wait_slot_confirm_lsn).
+sub mmr_wait_caught_up
+{
+	my ($from, $db) = @_;
+	$db //= 'postgres';
+	$from->safe_psql($db, "SET statement_timeout = '180s'; SELECT mmr.wait_slot_confirm_lsn()");
+	return;
 }
 
 1;
