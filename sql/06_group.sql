@@ -23,6 +23,15 @@ SELECT mmr.wait_for_join('10 seconds');
 SELECT * FROM mmr.replication_status;
 SELECT mmr.wait_slot_confirm_lsn();
 
+-- In a group, UPDATE and DELETE need a key the peers can find rows by:
+-- refused at the origin, as PostgreSQL's publications do.
+CREATE TABLE keyless (v text);
+INSERT INTO keyless VALUES ('a');
+UPDATE keyless SET v = 'b';
+DELETE FROM keyless;
+ALTER TABLE keyless REPLICA IDENTITY FULL;
+UPDATE keyless SET v = 'b';
+
 -- Once a member, not again.
 SELECT mmr.group_create('n1', 'dbname=contrib_regression');
 SELECT mmr.group_join('n2', 'dbname=contrib_regression', 'dbname=contrib_regression', false);
@@ -30,6 +39,9 @@ SELECT mmr.group_join('n2', 'dbname=contrib_regression', 'dbname=contrib_regress
 -- Leaving, then forming a new group.
 SELECT mmr.part_node('n1');
 SELECT node_name, status, is_local FROM mmr.nodes;
+ALTER TABLE keyless REPLICA IDENTITY DEFAULT;
+DELETE FROM keyless;
+DROP TABLE keyless;
 SELECT mmr.part_node('n1');
 SELECT mmr.group_create('n1b', 'dbname=contrib_regression');
 SELECT node_name, status, is_local FROM mmr.nodes;

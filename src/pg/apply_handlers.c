@@ -290,10 +290,12 @@ end_step(void)
 static MmrApplyRelation *
 open_target(uint32 remote_relid, LOCKMODE lockmode)
 {
-	MmrApplyRelation *rel = mmr_relmap_open(remote_relid, lockmode);
+	MmrApplyRelation *rel = mmr_relmap_lookup(remote_relid);
 
+	/* Name the table in errors from resolving it, too. */
 	mmr_apply_errctx.nspname = rel->nspname;
 	mmr_apply_errctx.relname = rel->relname;
+	rel = mmr_relmap_open(remote_relid, lockmode);
 	if (rel->is_node_catalog)
 		remote_xact.changed_node_catalog = true;
 	return rel;

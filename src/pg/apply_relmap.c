@@ -168,12 +168,11 @@ mmr_relmap_update(const MmrRelation *remote)
 }
 
 /*
- * mmr_relmap_open returns the entry of a peer relation with its local table
- * open and locked in lockmode, resolving the local side when needed.
- * Caller is in a transaction and closes with mmr_relmap_close.
+ * mmr_relmap_lookup returns the entry of a peer relation as the peer
+ * described it, without touching the local side.
  */
 MmrApplyRelation *
-mmr_relmap_open(uint32 remote_relid, LOCKMODE lockmode)
+mmr_relmap_lookup(uint32 remote_relid)
 {
 	MmrApplyRelation *entry = NULL;
 
@@ -184,6 +183,18 @@ mmr_relmap_open(uint32 remote_relid, LOCKMODE lockmode)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("peer sent a change for relation %u without describing it first",
 						remote_relid)));
+	return entry;
+}
+
+/*
+ * mmr_relmap_open returns the entry of a peer relation with its local table
+ * open and locked in lockmode, resolving the local side when needed.
+ * Caller is in a transaction and closes with mmr_relmap_close.
+ */
+MmrApplyRelation *
+mmr_relmap_open(uint32 remote_relid, LOCKMODE lockmode)
+{
+	MmrApplyRelation *entry = mmr_relmap_lookup(remote_relid);
 
 	entry->localrel = NULL;
 	if (entry->local_valid)

@@ -65,6 +65,7 @@ typedef struct MmrApplyRelation
 } MmrApplyRelation;
 
 extern void mmr_relmap_update(const MmrRelation *remote);
+extern MmrApplyRelation *mmr_relmap_lookup(uint32 remote_relid);
 extern MmrApplyRelation *mmr_relmap_open(uint32 remote_relid, LOCKMODE lockmode);
 extern void mmr_relmap_close(MmrApplyRelation *rel, LOCKMODE lockmode);
 

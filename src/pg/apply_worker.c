@@ -101,6 +101,7 @@ static void apply_attach_slot(int32 peer_node_id);
 static void apply_load_peer(int32 peer_node_id);
 static XLogRecPtr apply_setup_origin(void);
 static void apply_connect(XLogRecPtr start_lsn);
+static void apply_ensure_slot(const char *slot_name);
 static void apply_loop(void);
 static bool apply_copy_data(char *buf, int len);
 static void apply_stream_ended(void);
@@ -361,33 +362,8 @@ apply_connect(XLogRecPtr start_lsn)
 	peer_dboid = (Oid) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 
-	/* Usually the join created it already. */
 	slot_name = mmr_peer_object_name(peer_dboid, peer.local_node_id);
-	cmd = psprintf("CREATE_REPLICATION_SLOT %s LOGICAL mmr NOEXPORT_SNAPSHOT",
-				   quote_identifier(slot_name));
-	res = mmr_remote_exec(peer_conn, cmd);
-	if (res == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to peer \"%s\"", peer.name),
-				 errdetail_internal("%s", mmr_remote_error(peer_conn))));
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		if (sqlstate == NULL || strcmp(sqlstate, "42710") != 0)
-		{
-			char	   *msg = pchomp(PQresultErrorMessage(res));
-
-			PQclear(res);
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not create replication slot \"%s\" on peer \"%s\"",
-							slot_name, peer.name),
-					 errdetail_internal("%s", msg)));
-		}
-	}
-	PQclear(res);
+	apply_ensure_slot(slot_name);
 
 	cmd = psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '%d', binary 'on')",
 				   quote_identifier(slot_name), LSN_FORMAT_ARGS(start_lsn),
@@ -423,6 +399,53 @@ apply_connect(XLogRecPtr start_lsn)
 			(errmsg("mmr apply worker for peer \"%s\" started streaming from %X/%X",
 					peer.name, LSN_FORMAT_ARGS(start_lsn)),
 			 errhidecontext(true)));
+}
+
+/*
+ * apply_ensure_slot creates our slot on the peer unless it exists (the
+ * join usually created it).  Looking first keeps an "already exists" error
+ * out of the peer's log at every start; a concurrent creation is fine too.
+ */
+static void
+apply_ensure_slot(const char *slot_name)
+{
+	PGresult   *res;
+	char	   *cmd;
+	bool		exists;
+
+	cmd = psprintf("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
+				   quote_literal_cstr(slot_name));
+	res = mmr_remote_exec_expect(peer_conn, cmd, PGRES_TUPLES_OK);
+	exists = PQntuples(res) > 0;
+	PQclear(res);
+	if (exists)
+		return;
+
+	cmd = psprintf("CREATE_REPLICATION_SLOT %s LOGICAL mmr NOEXPORT_SNAPSHOT",
+				   quote_identifier(slot_name));
+	res = mmr_remote_exec(peer_conn, cmd);
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to peer \"%s\"", peer.name),
+				 errdetail_internal("%s", mmr_remote_error(peer_conn))));
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (sqlstate == NULL || strcmp(sqlstate, "42710") != 0)
+		{
+			char	   *msg = pchomp(PQresultErrorMessage(res));
+
+			PQclear(res);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not create replication slot \"%s\" on peer \"%s\"",
+							slot_name, peer.name),
+					 errdetail_internal("%s", msg)));
+		}
+	}
+	PQclear(res);
 }
 
 /*

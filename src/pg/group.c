@@ -183,6 +183,25 @@ check_dsn_reaches_self(const char *dsn)
 }
 
 /*
+ * require_replica_identity makes PostgreSQL itself refuse UPDATE and DELETE
+ * on tables that peers could not apply them to (no primary key or replica
+ * identity), with its own clear error: a publication of all tables that
+ * publishes updates and deletes does exactly that.  Nothing subscribes to
+ * it.  Caller is connected to SPI.
+ */
+static void
+require_replica_identity(void)
+{
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = '" MMR_GUARD_PUBLICATION "'",
+					false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_publication");
+	if (SPI_processed == 0 &&
+		SPI_execute("CREATE PUBLICATION " MMR_GUARD_PUBLICATION " FOR ALL TABLES "
+					"WITH (publish = 'update, delete')", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create publication " MMR_GUARD_PUBLICATION);
+}
+
+/*
  * insert_local_node writes a node row and, for this node, local_node.
  */
 static void
@@ -237,6 +256,7 @@ mmr_group_create(PG_FUNCTION_ARGS)
 	SPI_connect();
 	insert_local_node(1, name, "ready", 0, dsn, NULL);
 	set_local_node(1);
+	require_replica_identity();
 	SPI_finish();
 
 	note_group_change_at_commit(false);
@@ -477,6 +497,7 @@ mmr_group_join(PG_FUNCTION_ARGS)
 						  m->joined_at);
 	}
 	set_local_node(new_id);
+	require_replica_identity();
 	SPI_finish();
 
 	PG_RETURN_VOID();

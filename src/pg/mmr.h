@@ -15,6 +15,9 @@
 /* Name of the extension's schema and of its output plugin library. */
 #define MMR_SCHEMA_NAME "mmr"
 
+/* The publication that makes PostgreSQL refuse UPDATE/DELETE on keyless tables. */
+#define MMR_GUARD_PUBLICATION "mmr_require_replica_identity"
+
 /* mmr.c */
 extern bool mmr_is_preloaded;
 extern void mmr_require_preload(void);

@@ -288,6 +288,10 @@ mmr_part_node(PG_FUNCTION_ARGS)
 			if (!peer->is_local && strcmp(peer->status, "parted") != 0)
 				ask_peer_to_part(peer, name);
 		}
+		/* Out of the group, keyless tables may be updated again. */
+		if (SPI_execute("DROP PUBLICATION IF EXISTS " MMR_GUARD_PUBLICATION,
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not drop publication " MMR_GUARD_PUBLICATION);
 	}
 	SPI_finish();
 
