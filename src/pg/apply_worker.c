@@ -101,6 +101,7 @@ static void apply_attach_slot(int32 peer_node_id);
 static void apply_load_peer(int32 peer_node_id);
 static XLogRecPtr apply_setup_origin(void);
 static void apply_connect(XLogRecPtr start_lsn);
+static void apply_check_not_parted(void);
 static void apply_ensure_slot(const char *slot_name);
 static void apply_loop(void);
 static bool apply_copy_data(char *buf, int len);
@@ -362,6 +363,7 @@ apply_connect(XLogRecPtr start_lsn)
 	peer_dboid = (Oid) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 
+	apply_check_not_parted();
 	slot_name = mmr_peer_object_name(peer_dboid, peer.local_node_id);
 	apply_ensure_slot(slot_name);
 
@@ -399,6 +401,37 @@ apply_connect(XLogRecPtr start_lsn)
 			(errmsg("mmr apply worker for peer \"%s\" started streaming from %X/%X",
 					peer.name, LSN_FORMAT_ARGS(start_lsn)),
 			 errhidecontext(true)));
+}
+
+/*
+ * apply_check_not_parted stops the worker when the peer has parted this
+ * node: its slot there was dropped on purpose and must not come back.
+ * (A peer that has not heard of this node yet is fine: a join registers
+ * a node on one member and the others learn of it through replication.)
+ */
+static void
+apply_check_not_parted(void)
+{
+	char	   *cmd = psprintf("SELECT status FROM mmr.node WHERE node_id = %d",
+							   peer.local_node_id);
+	PGresult   *res = mmr_remote_exec_expect(peer_conn, cmd, PGRES_TUPLES_OK);
+	bool		parted = PQntuples(res) > 0 &&
+		strcmp(PQgetvalue(res, 0, 0), "parted") == 0;
+
+	PQclear(res);
+	if (!parted)
+		return;
+
+	SpinLockAcquire(&mmr_apply_slot->mutex);
+	snprintf(mmr_apply_slot->last_error, MMR_LAST_ERROR_SIZE,
+			 "peer \"%s\" has parted this node from the group", peer.name);
+	mmr_apply_slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&mmr_apply_slot->mutex);
+	ereport(LOG,
+			(errmsg("mmr apply worker for peer \"%s\" stops: the peer has parted this node",
+					peer.name),
+			 errhint("Run mmr.part_node() for the peer on this node, or part this node and join again.")));
+	proc_exit(0);
 }
 
 /*
@@ -513,15 +546,17 @@ apply_loop(void)
 			PQfreemem(buf);
 			MemoryContextReset(mmr_apply_message_context);
 
-			if (committed)
-			{
-				/* Busy stream: keep the peer informed, and honour pause. */
-				if (TimestampDifferenceExceeds(sent_at, GetCurrentTimestamp(),
-											   APPLY_FEEDBACK_MIN_INTERVAL_MS))
-					send_feedback(false, false);
-				if (mmr_apply_paused(MyDatabaseId))
-					break;
-			}
+			/*
+			 * A busy stream never lets the outer loop run: report progress
+			 * from here too (also inside a long remote transaction, so that
+			 * the walsender does not time us out), and honour a pause at
+			 * the end of each transaction.
+			 */
+			if (TimestampDifferenceExceeds(sent_at, last_received_at,
+										   APPLY_FEEDBACK_MIN_INTERVAL_MS))
+				send_feedback(false, false);
+			if (committed && mmr_apply_paused(MyDatabaseId))
+				break;
 			CHECK_FOR_INTERRUPTS();
 		}
 
@@ -607,8 +642,8 @@ apply_stream_ended(void)
 	PGresult   *res = PQgetResult(peer_conn);
 	char	   *msg = NULL;
 
-	if (res != NULL && PQresultStatus(res) != PGRES_COMMAND_OK &&
-		PQresultStatus(res) != PGRES_COPY_OUT)
+	if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+		PQresultErrorMessage(res)[0] != '\0')
 		msg = pchomp(PQresultErrorMessage(res));
 	PQclear(res);
 
