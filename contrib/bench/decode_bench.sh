@@ -19,6 +19,9 @@
 #   4. prints, per variant, the median time and rows/s (rows changed by the
 #      workload / median seconds), then "ratio mmr/pgoutput = X.XX" (rows/s of
 #      mmr binary=on over pgoutput; above 1 means mmr is faster).
+# When perf can count task-clock, the walsender's CPU time of each run is
+# measured too (perf stat -p <walsender pid>): rows per walsender CPU-second
+# is steadier than wall clock on a busy machine.
 # Each run is checked: pg_recvlogical must succeed and the slot's
 # pg_stat_replication_slots.total_txns must cover every transaction of the
 # load.  The ratio is reported, never asserted.
@@ -28,7 +31,7 @@
 #            bench_rows (int PK, text, numeric, timestamptz), by pgbench with
 #            insert_row.sql, BENCH_CLIENTS (2) clients;
 #   tpcb     pgbench -i -s BENCH_SCALE (10) before the slots, then the built-in
-#            TPC-B-like script for BENCH_TPCB_SECS (60) seconds (or exactly
+#            TPC-B-like script for BENCH_TPCB_SECS (45) seconds (or exactly
 #            BENCH_TPCB_TXNS transactions if set); 4 rows per transaction
 #            (3 UPDATEs, 1 INSERT).
 # BENCH_RUNS (3): decodes per variant; the median is reported.
@@ -48,7 +51,7 @@ rows=${BENCH_ROWS:-1000000}
 runs=${BENCH_RUNS:-3}
 clients=${BENCH_CLIENTS:-2}
 scale=${BENCH_SCALE:-10}
-tpcb_secs=${BENCH_TPCB_SECS:-60}
+tpcb_secs=${BENCH_TPCB_SECS:-45}
 tpcb_txns=${BENCH_TPCB_TXNS:-}
 workloads=${BENCH_WORKLOADS:-inserts tpcb}
 do_perf=${BENCH_PERF:-0}
@@ -71,6 +74,11 @@ pkglibdir=$(pg_config --pkglibdir)
 [ -f "$pkglibdir/mmr.so" ] || die "mmr is not installed in $pkglibdir (run make install)"
 if [ "$do_perf" = 1 ]; then
   command -v perf >/dev/null || die "BENCH_PERF=1 needs perf (apt-get install linux-perf)"
+fi
+# The walsender's CPU time is measured too when perf can count task-clock.
+cpu_stat=0
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  cpu_stat=1
 fi
 
 work=$(mktemp -d /tmp/mmr-decode-bench.XXXXXX)
@@ -167,16 +175,49 @@ drop_slots() {
   sql -c "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name LIKE '$1\\_%'" >/dev/null
 }
 
-# decode SLOT VARIANT ENDPOS: decodes the slot up to ENDPOS, prints seconds.
+# walsender_pid SLOT CLIENT: the pid of the walsender streaming SLOT to the
+# client process CLIENT; empty when CLIENT ended first.
+walsender_pid() {
+  local pid="" i
+  for ((i = 0; i < 500; i++)); do
+    kill -0 "$2" 2>/dev/null || break
+    pid=$(sql -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$1' AND active")
+    [ -n "$pid" ] && break
+    sleep 0.01
+  done
+  echo "$pid"
+}
+
+# decode SLOT VARIANT ENDPOS: decodes the slot up to ENDPOS; prints the
+# wall-clock seconds and the walsender's CPU seconds ("-" without perf).
 decode() {
-  local slot=$1 v=$2 endpos=$3 t0 t1 o
+  local slot=$1 v=$2 endpos=$3 t0 t1 o recv pid statpid="" cpu="-" i
   read -ra o <<<"${opts[$v]}"
   t0=$(date +%s.%N)
   "${run_as[@]}" "$bindir/pg_recvlogical" "${conn[@]}" --slot="$slot" --start \
-    --endpos="$endpos" --no-loop -f /dev/null "${o[@]}" \
-    || die "pg_recvlogical failed on slot $slot"
+    --endpos="$endpos" --no-loop -f /dev/null "${o[@]}" &
+  recv=$!
+  if [ "$cpu_stat" = 1 ]; then
+    pid=$(walsender_pid "$slot" "$recv")
+    if [ -n "$pid" ]; then
+      perf stat -x, -e task-clock -o "$work/stat.$slot" -p "$pid" >/dev/null 2>&1 &
+      statpid=$!
+    fi
+  fi
+  wait "$recv" || die "pg_recvlogical failed on slot $slot"
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+  if [ -n "$statpid" ]; then
+    # perf stat ends by itself when the walsender exits.
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$statpid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -INT "$statpid" 2>/dev/null || true
+    wait "$statpid" || true
+    cpu=$(awk -F, '$3 == "task-clock" { printf "%.3f", $1 / 1000 }' "$work/stat.$slot")
+    [ -n "$cpu" ] || cpu="-"
+  fi
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.3f %s\n", b - a, c }'
 }
 
 # slot_txns SLOT: transactions the slot decoded (pg_stat_replication_slots).
@@ -193,18 +234,18 @@ median() {
 # profile SLOT VARIANT ENDPOS: one decode under perf record of the walsender.
 perf_dir=""
 profile() {
-  local slot=$1 v=$2 endpos=$3 pid="" i recv perfpid out o
+  local slot=$1 v=$2 endpos=$3 pid recv perfpid out o
   out="$perf_dir/${slot}.data"
   read -ra o <<<"${opts[$v]}"
   "${run_as[@]}" "$bindir/pg_recvlogical" "${conn[@]}" --slot="$slot" --start \
     --endpos="$endpos" --no-loop -f /dev/null "${o[@]}" &
   recv=$!
-  for ((i = 0; i < 500; i++)); do
-    pid=$(sql -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active")
-    [ -n "$pid" ] && break
-    sleep 0.01
-  done
-  [ -n "$pid" ] || die "no walsender found for slot $slot"
+  pid=$(walsender_pid "$slot" "$recv")
+  if [ -z "$pid" ]; then
+    wait "$recv" || die "pg_recvlogical failed on slot $slot (profiled run)"
+    echo "-- ${label[$v]}: decoding ended before perf could attach; nothing to profile"
+    return
+  fi
   perf record -q -g -o "$out" -p "$pid" >/dev/null 2>&1 &
   perfpid=$!
   wait "$recv" || die "pg_recvlogical failed on slot $slot (profiled run)"
@@ -285,31 +326,51 @@ for w in $workloads; do
              t, r, b - a, s, e, wb / 1048576 }'
   [ "$txns" -gt 0 ] || die "the load wrote nothing"
 
-  declare -A times=()
-  for v in "${variants[@]}"; do times[$v]=""; done
+  declare -A times=() cpus=()
+  for v in "${variants[@]}"; do times[$v]=""; cpus[$v]=""; done
   for ((i = 1; i <= runs; i++)); do
     for v in "${variants[@]}"; do
       slot="${w}_${v}_$i"
-      s=$(decode "$slot" "$v" "$endpos")
+      read -r s c < <(decode "$slot" "$v" "$endpos")
+      [ -n "${s:-}" ] || die "decoding slot $slot failed"
       n=$(slot_txns "$slot")
       [ "$n" -ge "$txns" ] || die "slot $slot decoded $n transactions, the load committed $txns"
-      printf -- '-- run %d  %-15s %8.3f s  (%d transactions decoded)\n' "$i" "${label[$v]}" "$s" "$n"
+      printf -- '-- run %d  %-15s %8.3f s wall  %8s s walsender CPU  (%d transactions decoded)\n' \
+        "$i" "${label[$v]}" "$s" "$c" "$n"
       times[$v]="${times[$v]} $s"
+      cpus[$v]="${cpus[$v]} $c"
     done
   done
 
-  printf '\n%-8s %-15s %10s %10s %12s   %s\n' workload variant rows "median s" "rows/s" "runs (s)"
-  declare -A rate=()
+  printf '\n%-8s %-15s %9s %9s %9s %9s %12s   %s\n' workload variant rows \
+    "wall s" "rows/s" "CPU s" "rows/CPU-s" "runs (wall s)"
+  declare -A rate=() cpurate=()
   for v in "${variants[@]}"; do
     # shellcheck disable=SC2086  # one argument per time
     m=$(median ${times[$v]})
     rate[$v]=$(awk -v r="$changed" -v m="$m" 'BEGIN { printf "%.0f", (m > 0 ? r / m : 0) }')
-    printf '%-8s %-15s %10d %10.3f %12d  %s\n' "$w" "${label[$v]}" "$changed" "$m" "${rate[$v]}" "${times[$v]}"
+    if [ "$cpu_stat" = 1 ] && ! grep -q -- - <<<"${cpus[$v]}"; then
+      # shellcheck disable=SC2086
+      mc=$(median ${cpus[$v]})
+      cpurate[$v]=$(awk -v r="$changed" -v m="$mc" 'BEGIN { printf "%.0f", (m > 0 ? r / m : 0) }')
+    else
+      mc="-"
+      cpurate[$v]="-"
+    fi
+    printf '%-8s %-15s %9d %9.3f %9d %9s %12s  %s\n' "$w" "${label[$v]}" "$changed" "$m" \
+      "${rate[$v]}" "$mc" "${cpurate[$v]}" "${times[$v]}"
   done
   ratio=$(awk -v a="${rate[mmr_bin]}" -v b="${rate[pgoutput]}" 'BEGIN { printf "%.2f", a / b }')
   ratio_txt=$(awk -v a="${rate[mmr_txt]}" -v b="${rate[pgoutput]}" 'BEGIN { printf "%.2f", a / b }')
-  echo "ratio mmr/pgoutput = $ratio   ($w, mmr binary=on; binary=off: $ratio_txt)"
-  results+=("$w: ratio mmr/pgoutput = $ratio (binary=off: $ratio_txt); rows/s mmr ${rate[mmr_bin]}, mmr binary=off ${rate[mmr_txt]}, pgoutput ${rate[pgoutput]}")
+  echo "ratio mmr/pgoutput = $ratio   ($w, rows/s by wall clock, mmr binary=on; binary=off: $ratio_txt)"
+  cpu_note=""
+  if [ "${cpurate[pgoutput]}" != - ] && [ "${cpurate[mmr_bin]}" != - ] && [ "${cpurate[mmr_txt]}" != - ]; then
+    cpu_ratio=$(awk -v a="${cpurate[mmr_bin]}" -v b="${cpurate[pgoutput]}" 'BEGIN { printf "%.2f", a / b }')
+    cpu_ratio_txt=$(awk -v a="${cpurate[mmr_txt]}" -v b="${cpurate[pgoutput]}" 'BEGIN { printf "%.2f", a / b }')
+    echo "walsender CPU: rows per CPU-second mmr/pgoutput = $cpu_ratio (binary=off: $cpu_ratio_txt)"
+    cpu_note="; per walsender CPU-second $cpu_ratio (binary=off: $cpu_ratio_txt)"
+  fi
+  results+=("$w: ratio mmr/pgoutput = $ratio (binary=off: $ratio_txt)$cpu_note; rows/s mmr ${rate[mmr_bin]}, mmr binary=off ${rate[mmr_txt]}, pgoutput ${rate[pgoutput]}")
 
   if [ "$do_perf" = 1 ]; then
     if [ -z "$perf_dir" ]; then
@@ -323,7 +384,7 @@ for w in $workloads; do
   fi
 
   drop_slots "$w"
-  unset times rate
+  unset times cpus rate cpurate
 done
 
 echo
