@@ -8,6 +8,7 @@
 #ifndef MMR_H
 #define MMR_H
 
+#include "access/xlogdefs.h"
 #include "lib/stringinfo.h"
 
 #include "mmr_core.h"
@@ -56,6 +57,10 @@ extern void mmr_core_append_message(StringInfo out, uint32 version,
  * and origin names are server-wide, node ids unique only in a group.
  */
 extern char *mmr_peer_object_name(Oid local_dboid, int32 peer_node_id);
+
+/* replication_slots.c */
+extern bool mmr_replication_slot_info(const char *name, int *active_pid,
+									  XLogRecPtr *confirmed_flush);
 
 /* part.c */
 extern void mmr_drop_peer_objects(int32 peer_node_id);

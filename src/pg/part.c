@@ -87,21 +87,10 @@ apply_slot_idle(const void *arg)
 static int
 replication_slot_user(const char *name)
 {
-	int			result = -1;
+	int			pid;
+	XLogRecPtr	confirmed;
 
-	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-	for (int i = 0; i < max_replication_slots; i++)
-	{
-		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-
-		if (!s->in_use || strcmp(NameStr(s->data.name), name) != 0)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		result = s->active_pid;
-		SpinLockRelease(&s->mutex);
-	}
-	LWLockRelease(ReplicationSlotControlLock);
-	return result;
+	return mmr_replication_slot_info(name, &pid, &confirmed) ? pid : -1;
 }
 
 static bool

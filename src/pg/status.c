@@ -179,21 +179,10 @@ peer_slot_names(const char *node_name)
 static XLogRecPtr
 slot_confirmed_flush(const char *name)
 {
-	XLogRecPtr	result = InvalidXLogRecPtr;
+	int			pid;
+	XLogRecPtr	confirmed;
 
-	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-	for (int i = 0; i < max_replication_slots; i++)
-	{
-		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
-
-		if (!s->in_use || strcmp(NameStr(s->data.name), name) != 0)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		result = s->data.confirmed_flush;
-		SpinLockRelease(&s->mutex);
-	}
-	LWLockRelease(ReplicationSlotControlLock);
-	return result;
+	return mmr_replication_slot_info(name, &pid, &confirmed) ? confirmed : InvalidXLogRecPtr;
 }
 
 /*
