@@ -51,6 +51,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -95,6 +96,8 @@ static XLogRecPtr sent_flush = InvalidXLogRecPtr;
 static XLogRecPtr sent_apply = InvalidXLogRecPtr;
 static TimestampTz sent_at = 0;
 static bool flush_pending = false;
+static XLogRecPtr catchup_target = InvalidXLogRecPtr;	/* peer's flush LSN
+														 * when we connected */
 
 static char *one_line(const char *message);
 static void apply_attach_slot(int32 peer_node_id);
@@ -107,6 +110,7 @@ static void apply_loop(void);
 static bool apply_copy_data(char *buf, int len);
 static void apply_stream_ended(void);
 static void apply_set_state(MmrApplyState state);
+static void apply_check_caught_up(void);
 static void apply_note_received(XLogRecPtr lsn, XLogRecPtr wal_end);
 static void apply_wait_while_paused(void);
 static void apply_check_timeout(void);
@@ -367,6 +371,12 @@ apply_connect(XLogRecPtr start_lsn)
 	slot_name = mmr_peer_object_name(peer_dboid, peer.local_node_id);
 	apply_ensure_slot(slot_name);
 
+	/* Where the peer's WAL ends now: until we get there we catch up. */
+	res = mmr_remote_exec_expect(peer_conn, "IDENTIFY_SYSTEM", PGRES_TUPLES_OK);
+	catchup_target = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
+													 CStringGetDatum(PQgetvalue(res, 0, 2))));
+	PQclear(res);
+
 	cmd = psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '%d', binary 'on')",
 				   quote_identifier(slot_name), LSN_FORMAT_ARGS(start_lsn),
 				   MMR_PROTO_VERSION_MAX);
@@ -392,6 +402,8 @@ apply_connect(XLogRecPtr start_lsn)
 
 	SpinLockAcquire(&mmr_apply_slot->mutex);
 	mmr_apply_slot->received_lsn = start_lsn;
+	if (mmr_apply_slot->sender_wal_end < catchup_target)
+		mmr_apply_slot->sender_wal_end = catchup_target;
 	if (mmr_apply_slot->applied_lsn < start_lsn)
 		mmr_apply_slot->applied_lsn = start_lsn;
 	SpinLockRelease(&mmr_apply_slot->mutex);
@@ -600,6 +612,8 @@ apply_copy_data(char *buf, int len)
 							   &msg, &err) != MMR_OK)
 			mmr_core_raise(&err);
 		mmr_apply_handle_message(&msg);
+		if (msg.kind == MMR_MSG_COMMIT)
+			apply_check_caught_up();
 		return msg.kind == MMR_MSG_COMMIT;
 	}
 	else if (type == 'k')
@@ -610,15 +624,8 @@ apply_copy_data(char *buf, int len)
 		(void) pq_getmsgint64(&s);	/* send time */
 		reply_requested = pq_getmsgbyte(&s) != 0;
 
-		/*
-		 * Caught up: the walsender has nothing beyond what we have, or it
-		 * sent an unsolicited keepalive, which it only does while waiting
-		 * for new WAL (its timeout keepalives ask for a reply).
-		 */
-		if (apply_state == MMR_APPLY_CATCHING_UP &&
-			(wal_end <= last_received || !reply_requested))
-			apply_set_state(MMR_APPLY_STREAMING);
 		apply_note_received(wal_end, wal_end);
+		apply_check_caught_up();
 
 		if (reply_requested)
 			send_feedback(true, false);
@@ -651,6 +658,19 @@ apply_stream_ended(void)
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("replication stream from peer \"%s\" ended", peer.name),
 			 msg ? errdetail_internal("%s", msg) : 0));
+}
+
+/*
+ * apply_check_caught_up moves from catching_up to streaming once we have
+ * received everything the peer had flushed when we connected.  (Only the
+ * end of a transaction or a keepalive can get us there: a keepalive
+ * carries the walsender's position past what it filtered out.)
+ */
+static void
+apply_check_caught_up(void)
+{
+	if (apply_state == MMR_APPLY_CATCHING_UP && last_received >= catchup_target)
+		apply_set_state(MMR_APPLY_STREAMING);
 }
 
 static void

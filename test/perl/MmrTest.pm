@@ -32,6 +32,9 @@ sub mmr_node
 	$node->init(allows_streaming => 'logical');
 	my @lines = server_conf_lines();
 	@lines = grep { !/^shared_preload_libraries/ } @lines unless $preload;
+	# As in production: a crashed backend makes the postmaster reinitialize
+	# (PostgreSQL::Test::Cluster turns this off).
+	push @lines, 'restart_after_crash = on';
 	$node->append_conf('postgresql.conf', join("\n", @lines) . "\n");
 	$node->start;
 	return $node;
