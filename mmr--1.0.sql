@@ -108,11 +108,11 @@ CREATE FUNCTION mmr.set_table_replicated(relation regclass, replicated boolean)
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mmr_set_table_replicated';
 
--- Renders one message of the mmr protocol (a row of
--- pg_logical_slot_peek_binary_changes on an mmr slot) as jsonb.
+-- Renders the messages of one write of the mmr output plugin (a row of
+-- pg_logical_slot_peek_binary_changes on an mmr slot) as jsonb, one row each.
 CREATE FUNCTION mmr.decode_message(message bytea, proto_version integer DEFAULT 1)
-    RETURNS jsonb
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    RETURNS SETOF jsonb
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
     AS 'MODULE_PATHNAME', 'mmr_decode_message';
 
 CREATE FUNCTION mmr.group_create(local_node_name text, node_external_dsn text)

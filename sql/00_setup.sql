@@ -23,6 +23,6 @@ RETURNS SETOF jsonb LANGUAGE sql AS $$
          END
     FROM pg_logical_slot_get_binary_changes(slot, NULL, NULL, VARIADIC options)
          WITH ORDINALITY AS c(lsn, xid, data, n),
-         LATERAL mmr.decode_message(c.data) AS m
-   ORDER BY c.n
+         LATERAL mmr.decode_message(c.data) WITH ORDINALITY AS d(m, k)
+   ORDER BY c.n, d.k
 $$;

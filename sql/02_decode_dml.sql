@@ -67,6 +67,22 @@ INSERT INTO no_key VALUES ('a');
 DELETE FROM no_key;
 SELECT * FROM decoded('regress_dml');
 
+-- A small transaction travels as one write; a large one in 64 kB batches,
+-- with COMMIT at the end of the last.
+INSERT INTO types (id, t) VALUES (50, 'one row');
+SELECT count(*) AS writes, sum(n) AS messages
+  FROM pg_logical_slot_get_binary_changes('regress_dml', NULL, NULL, 'binary', 'off') c,
+       LATERAL (SELECT count(*) AS n FROM mmr.decode_message(c.data)) m;
+INSERT INTO types (id, t) SELECT g, repeat('x', 100) FROM generate_series(100, 2099) g;
+SELECT count(*) AS writes, sum(n) AS messages,
+       max(length(data)) <= 64 * 1024 + 200 AS batches_bounded,
+       bool_and(last_kind = 'commit') FILTER (WHERE is_last) AS commit_ends_last
+  FROM (SELECT c.data, m.n, m.last_kind, c.k = max(c.k) OVER () AS is_last
+          FROM pg_logical_slot_get_binary_changes('regress_dml', NULL, NULL, 'binary', 'off')
+               WITH ORDINALITY AS c(lsn, xid, data, k),
+               LATERAL (SELECT count(*) AS n, (array_agg(d->>'type' ORDER BY i DESC))[1] AS last_kind
+                          FROM mmr.decode_message(c.data) WITH ORDINALITY AS e(d, i)) m) s;
+
 SELECT pg_drop_replication_slot('regress_dml');
 DROP TABLE types, full_ident, shape, no_key;
 DROP TYPE mood;

@@ -6,6 +6,8 @@ SELECT mmr.decode_message('\x49000000010000');
 SELECT mmr.decode_message('\x54000000000a');
 SELECT mmr.decode_message('\x540000000000', 2);
 SELECT mmr.decode_message('\x540000000000', 0);
--- A valid TRUNCATE of nothing, and the same with a trailing byte.
+-- A valid TRUNCATE of nothing; two of them in one write (a batch); and one
+-- followed by a byte that starts no message.
 SELECT mmr.decode_message('\x540000000000');
+SELECT mmr.decode_message('\x540000000000540100000000');
 SELECT mmr.decode_message('\x54000000000000');

@@ -71,6 +71,19 @@ mmr_decoder_decode(MmrDecoder *decoder, uint32_t version, const char *data, size
 	});
 }
 
+extern "C" MmrStatus
+mmr_decoder_decode_first(MmrDecoder *decoder, uint32_t version, const char *data, size_t len,
+						 MmrMessage *out, size_t *consumed, MmrError *err) noexcept
+{
+	return run_guarded(err, [&] {
+		if (decoder == nullptr || out == nullptr || consumed == nullptr)
+			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("decoder, output message or length is null"));
+		if (data == nullptr && len != 0)
+			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("input data is null"));
+		*consumed = decoder->decoder.decode_first(version, data, len, *out);
+	});
+}
+
 extern "C" size_t
 mmr_message_to_json(const MmrMessage *msg, char *buf, size_t cap, MmrError *err) noexcept
 {

@@ -88,7 +88,11 @@ size_t		encode_message(uint32_t version, const MmrMessage &msg, char *buf, size_
 class Decoder
 {
 public:
+	/* Decodes the one message that (data, len) must hold exactly. */
 	void		decode(uint32_t version, const char *data, size_t len, MmrMessage &out);
+
+	/* Decodes the first message of a batch; returns its length. */
+	size_t		decode_first(uint32_t version, const char *data, size_t len, MmrMessage &out);
 
 private:
 	std::vector<MmrValue> old_values_;

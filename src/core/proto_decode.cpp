@@ -196,8 +196,8 @@ read_change(ByteReader &in, uint8_t kind, MmrChange &m,
 
 }							/* namespace */
 
-void
-Decoder::decode(uint32_t version, const char *data, size_t len, MmrMessage &out)
+size_t
+Decoder::decode_first(uint32_t version, const char *data, size_t len, MmrMessage &out)
 {
 	check_version(version);
 
@@ -230,10 +230,18 @@ Decoder::decode(uint32_t version, const char *data, size_t len, MmrMessage &out)
 		default:
 			fail(MMR_ERR_MALFORMED, FMT_STRING("unknown message kind 0x{:02x}"), out.kind);
 	}
+	return len - in.left();
+}
 
-	if (in.left() != 0)
+void
+Decoder::decode(uint32_t version, const char *data, size_t len, MmrMessage &out)
+{
+	size_t		used = decode_first(version, data, len, out);
+	size_t		left = len - used;
+
+	if (left != 0)
 		fail(MMR_ERR_MALFORMED, FMT_STRING("{} trailing byte{} after {} message"),
-			 in.left(), in.left() == 1 ? "" : "s", message_kind_name(out.kind));
+			 left, left == 1 ? "" : "s", message_kind_name(out.kind));
 }
 
 }							/* namespace mmr::core */

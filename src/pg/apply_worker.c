@@ -582,7 +582,7 @@ apply_loop(void)
 
 /*
  * apply_copy_data handles one CopyData message of the stream: XLogData
- * ('w', one mmr message) or a primary keepalive ('k').  Returns true when
+ * ('w', a batch of mmr messages) or a primary keepalive ('k').  Returns true when
  * it committed a remote transaction.
  */
 static bool
@@ -601,20 +601,34 @@ apply_copy_data(char *buf, int len)
 	{
 		XLogRecPtr	data_start = pq_getmsgint64(&s);
 		XLogRecPtr	wal_end = pq_getmsgint64(&s);
-		MmrMessage	msg;
-		MmrError	err;
+		bool		committed = false;
 
 		(void) pq_getmsgint64(&s);	/* send time */
 		apply_note_received(Max(data_start, wal_end), wal_end);
 
-		if (mmr_decoder_decode(decoder, MMR_PROTO_VERSION_MAX,
-							   s.data + s.cursor, s.len - s.cursor,
-							   &msg, &err) != MMR_OK)
-			mmr_core_raise(&err);
-		mmr_apply_handle_message(&msg);
-		if (msg.kind == MMR_MSG_COMMIT)
+		/* One or more whole messages, a COMMIT only at the end. */
+		while (s.cursor < s.len)
+		{
+			MmrMessage	msg;
+			MmrError	err;
+			size_t		consumed;
+
+			if (committed)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("peer \"%s\" sent data after COMMIT in the same message",
+								peer.name)));
+			if (mmr_decoder_decode_first(decoder, MMR_PROTO_VERSION_MAX,
+										 s.data + s.cursor, s.len - s.cursor,
+										 &msg, &consumed, &err) != MMR_OK)
+				mmr_core_raise(&err);
+			s.cursor += (int) consumed;
+			mmr_apply_handle_message(&msg);
+			committed = msg.kind == MMR_MSG_COMMIT;
+		}
+		if (committed)
 			apply_check_caught_up();
-		return msg.kind == MMR_MSG_COMMIT;
+		return committed;
 	}
 	else if (type == 'k')
 	{

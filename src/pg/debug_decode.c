@@ -1,16 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * debug_decode.c
- *	  mmr.decode_message(bytea): renders one protocol message as jsonb, so
- *	  that tests and DBAs can read exactly what the output plugin emits.
+ *	  mmr.decode_message(bytea): renders the protocol messages of one write
+ *	  of the output plugin as jsonb rows, so that tests and DBAs can read
+ *	  exactly what it emits.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 #include "mmr.h"
 
@@ -36,31 +39,21 @@ get_debug_decoder(void)
 	return debug_decoder;
 }
 
-Datum
-mmr_decode_message(PG_FUNCTION_ARGS)
+/*
+ * render_json returns msg as a jsonb datum.
+ */
+static Datum
+render_json(const MmrMessage *msg)
 {
-	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
-	int32		version = PG_GETARG_INT32(1);
-	MmrMessage	msg;
 	MmrError	err;
 	size_t		cap = 256;
 	size_t		needed;
 	char	   *json;
 
-	if (version < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("protocol version must be positive")));
-
-	if (mmr_decoder_decode(get_debug_decoder(), (uint32) version,
-						   VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw),
-						   &msg, &err) != MMR_OK)
-		mmr_core_raise(&err);
-
 	for (;;)
 	{
 		json = palloc(cap + 1);
-		needed = mmr_message_to_json(&msg, json, cap, &err);
+		needed = mmr_message_to_json(msg, json, cap, &err);
 		if (needed == 0)
 			mmr_core_raise(&err);
 		if (needed <= cap)
@@ -73,6 +66,45 @@ mmr_decode_message(PG_FUNCTION_ARGS)
 		cap = needed;
 	}
 	json[needed] = '\0';
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
 
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+/*
+ * mmr.decode_message(message bytea, proto_version integer) returns setof
+ * jsonb: one row per protocol message in the batch.
+ */
+Datum
+mmr_decode_message(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	int32		version = PG_GETARG_INT32(1);
+	const char *data = VARDATA_ANY(raw);
+	size_t		len = VARSIZE_ANY_EXHDR(raw);
+	size_t		pos = 0;
+
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protocol version must be positive")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	do
+	{
+		MmrMessage	msg;
+		MmrError	err;
+		size_t		consumed;
+		Datum		value;
+		bool		isnull = false;
+
+		if (mmr_decoder_decode_first(get_debug_decoder(), (uint32) version,
+									 data + pos, len - pos, &msg, &consumed,
+									 &err) != MMR_OK)
+			mmr_core_raise(&err);
+		pos += consumed;
+		value = render_json(&msg);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	} while (pos < len);
+
+	return (Datum) 0;
 }

@@ -12,6 +12,12 @@
  *	  BEGIN is deferred to the first change that is sent, so transactions
  *	  that touch only unreplicated tables cost the peers nothing.
  *
+ *	  A transaction's messages are batched: each write (one CopyData on a
+ *	  replication connection) carries as many whole messages as fit in
+ *	  MMR_BATCH_BYTES, and COMMIT ends the batch.  A small transaction is
+ *	  then one write, one send() in the walsender, instead of three or more
+ *	  (the send is what a walsender spends most of its time on).
+ *
  *	  Every column is rendered here, in C, by the type's send or output
  *	  function (cached per relation); the core then frames the message in
  *	  one call, writing straight into the walsender's output buffer.
@@ -36,19 +42,19 @@
 
 extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
+/* A batch is written out once it holds this much. */
+#define MMR_BATCH_BYTES (64 * 1024)
+
 typedef struct MmrOutputData
 {
 	MemoryContext change_context;	/* reset after every change */
+	bool		write_open;		/* ctx->out holds a batch being built */
+	bool		begin_sent;		/* BEGIN of the current transaction sent
+								 * (transactions are decoded one at a time) */
 	uint32		proto_version;
 	bool		binary;
 	bool		messages;
 } MmrOutputData;
-
-/* Per transaction: whether BEGIN went out. */
-typedef struct MmrOutputTxn
-{
-	bool		begin_sent;
-} MmrOutputTxn;
 
 static void mmr_output_startup(LogicalDecodingContext *ctx,
 							   OutputPluginOptions *opt, bool is_init);
@@ -157,18 +163,32 @@ mmr_output_filter_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 static void
 mmr_output_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	txn->output_plugin_private =
-		MemoryContextAllocZero(ctx->context, sizeof(MmrOutputTxn));
-}
+	MmrOutputData *data = ctx->output_plugin_private;
 
+	data->begin_sent = false;
+}
+/*
+ * append_message adds msg to the batch being built in ctx->out, starting a
+ * new one when needed.  end_of_transaction (COMMIT) or a full batch writes
+ * it out.
+ */
 static void
-write_message(LogicalDecodingContext *ctx, const MmrMessage *msg, bool last)
+append_message(LogicalDecodingContext *ctx, const MmrMessage *msg,
+			   bool end_of_transaction)
 {
 	MmrOutputData *data = ctx->output_plugin_private;
 
-	OutputPluginPrepareWrite(ctx, last);
+	if (!data->write_open)
+	{
+		OutputPluginPrepareWrite(ctx, end_of_transaction);
+		data->write_open = true;
+	}
 	mmr_core_append_message(ctx->out, data->proto_version, msg);
-	OutputPluginWrite(ctx, last);
+	if (end_of_transaction || ctx->out->len >= MMR_BATCH_BYTES)
+	{
+		OutputPluginWrite(ctx, end_of_transaction);
+		data->write_open = false;
+	}
 }
 
 /*
@@ -178,11 +198,11 @@ write_message(LogicalDecodingContext *ctx, const MmrMessage *msg, bool last)
 static void
 send_begin_once(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	MmrOutputTxn *txndata = txn->output_plugin_private;
+	MmrOutputData *data = ctx->output_plugin_private;
 	MmrMessage	msg = {.kind = MMR_MSG_BEGIN};
 	char	   *origin = NULL;
 
-	if (txndata->begin_sent)
+	if (data->begin_sent)
 		return;
 
 	if (txn->origin_id != InvalidRepOriginId)
@@ -193,22 +213,18 @@ send_begin_once(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	msg.u.begin.xid = txn->xid;
 	msg.u.begin.origin.data = origin;
 	msg.u.begin.origin.len = origin ? strlen(origin) : 0;
-	write_message(ctx, &msg, false);
-	txndata->begin_sent = true;
+	append_message(ctx, &msg, false);
+	data->begin_sent = true;
 }
 
 static void
 mmr_output_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				  XLogRecPtr commit_lsn)
 {
-	MmrOutputTxn *txndata = txn->output_plugin_private;
-	bool		sent = txndata->begin_sent;
+	MmrOutputData *data = ctx->output_plugin_private;
 	MmrMessage	msg = {.kind = MMR_MSG_COMMIT};
 
-	pfree(txndata);
-	txn->output_plugin_private = NULL;
-
-	if (!sent)
+	if (!data->begin_sent)
 	{
 		/* Nothing was sent; still let the walsender report progress. */
 		OutputPluginUpdateProgress(ctx, true);
@@ -220,7 +236,7 @@ mmr_output_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	msg.u.commit.commit_lsn = commit_lsn;
 	msg.u.commit.end_lsn = txn->end_lsn;
 	msg.u.commit.commit_time = txn->xact_time.commit_time;
-	write_message(ctx, &msg, true);
+	append_message(ctx, &msg, true);
 }
 
 static inline MmrBytes
@@ -267,7 +283,7 @@ send_relation_once(LogicalDecodingContext *ctx, Relation rel,
 	msg.u.relation.replica_identity = (uint8) rel->rd_rel->relreplident;
 	msg.u.relation.ncolumns = (uint16) entry->ncolumns;
 	msg.u.relation.columns = columns;
-	write_message(ctx, &msg, true);
+	append_message(ctx, &msg, false);
 	entry->schema_sent = true;
 }
 
@@ -385,7 +401,7 @@ mmr_output_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		fill_tuple(&msg.u.change.new_tuple,
 				   palloc(sizeof(MmrValue) * Max(entry->ncolumns, 1)),
 				   newtuple, desc, entry);
-	write_message(ctx, &msg, true);
+	append_message(ctx, &msg, false);
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(data->change_context);
@@ -421,7 +437,7 @@ mmr_output_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			(change->data.truncate.restart_seqs ? MMR_TRUNCATE_RESTART_IDENTITY : 0);
 		msg.u.truncate.nrelids = (uint32) n;
 		msg.u.truncate.relids = relids;
-		write_message(ctx, &msg, true);
+		append_message(ctx, &msg, false);
 	}
 
 	MemoryContextSwitchTo(oldcxt);
@@ -453,5 +469,5 @@ mmr_output_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	msg.u.message.prefix = cstring_bytes(prefix);
 	msg.u.message.content.data = message;
 	msg.u.message.content.len = (uint32) size;
-	write_message(ctx, &msg, true);
+	append_message(ctx, &msg, false);
 }

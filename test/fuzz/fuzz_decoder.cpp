@@ -292,6 +292,45 @@ make_decoder()
 	return decoder;
 }
 
+/*
+ * check_batch reads the input as a batch of messages: each one taken off
+ * the front must re-encode to exactly the bytes it was read from, and the
+ * first failure must be a clean rejection.  Returns the number decoded.
+ */
+size_t
+check_batch(MmrDecoder *decoder, const char *input, size_t size)
+{
+	size_t		pos = 0;
+	size_t		count = 0;
+
+	while (pos < size)
+	{
+		MmrMessage	msg;
+		MmrError	err{};
+		size_t		consumed = 0;
+		MmrStatus	status = mmr_decoder_decode_first(decoder, 1, input + pos, size - pos,
+													  &msg, &consumed, &err);
+
+		if (status != MMR_OK)
+		{
+			if (status != MMR_ERR_MALFORMED)
+				die("a batch gave a status other than malformed", &err);
+			break;
+		}
+		if (consumed == 0 || consumed > size - pos)
+			die("impossible consumed length");
+
+		std::vector<char> wire(consumed);
+
+		if (mmr_proto_encode(1, &msg, wire.data(), wire.size(), &err) != consumed ||
+			std::memcmp(wire.data(), input + pos, consumed) != 0)
+			die("a batch member re-encodes differently");
+		pos += consumed;
+		count++;
+	}
+	return count;
+}
+
 }							/* namespace */
 
 extern "C" int
@@ -304,8 +343,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *input = reinterpret_cast<const char *>(data);
 	MmrMessage	msg;
 	MmrError	err{};
+	size_t		in_batch = check_batch(decoder, input, size);
 	MmrStatus	status = mmr_decoder_decode(decoder, 1, input, size, &msg, &err);
 
+	if (status == MMR_OK && in_batch != 1)
+		die("a single message is not a batch of one");
 	if (status != MMR_OK)
 	{
 		if (status != MMR_ERR_MALFORMED)

@@ -54,8 +54,9 @@ is($streamed_hex, $expected_hex, 'walsender stream is byte-identical to the SQL 
 
 my $counts = $node->safe_psql('postgres', qq{
 	SELECT string_agg(t || '=' || c, ',' ORDER BY t) FROM (
-	  SELECT mmr.decode_message(data)->>'type' AS t, count(*) AS c
-	    FROM pg_logical_slot_peek_binary_changes('via_sql', NULL, NULL)
+	  SELECT m->>'type' AS t, count(*) AS c
+	    FROM pg_logical_slot_peek_binary_changes('via_sql', NULL, NULL),
+	         LATERAL mmr.decode_message(data) AS m
 	   GROUP BY 1) s});
 is($counts, '', 'the SQL slot was consumed up to the same point');
 
@@ -70,8 +71,10 @@ $plain->safe_psql('postgres', q{
 	INSERT INTO t VALUES (42);
 });
 is( $plain->safe_psql('postgres', q{
-		SELECT string_agg(mmr.decode_message(data)->>'type', ',')
-		  FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'binary', 'off')}),
+		SELECT string_agg(m->>'type', ',' ORDER BY c.n, d.k)
+		  FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'binary', 'off')
+		       WITH ORDINALITY AS c(lsn, xid, data, n),
+		       LATERAL mmr.decode_message(c.data) WITH ORDINALITY AS d(m, k)}),
 	'begin,relation,insert,commit',
 	'output plugin works without preload');
 # Loaded on first use, the library defines its settings then.

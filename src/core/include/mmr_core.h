@@ -210,6 +210,17 @@ MmrStatus	mmr_decoder_decode(MmrDecoder *decoder, uint32_t version,
 							   MmrMessage *out, MmrError *err) MMR_NOEXCEPT;
 
 /*
+ * Decodes the first message of a batch (a CopyData may carry several whole
+ * messages, see docs/protocol.md) and sets *consumed to its length; the
+ * bytes after it are left for the next call.  Same rules and lifetimes as
+ * mmr_decoder_decode otherwise.
+ */
+MmrStatus	mmr_decoder_decode_first(MmrDecoder *decoder, uint32_t version,
+									 const char *data, size_t len,
+									 MmrMessage *out, size_t *consumed,
+									 MmrError *err) MMR_NOEXCEPT;
+
+/*
  * Renders a decoded message as one JSON object (UTF-8), following the size
  * convention.  Used by mmr.decode_message() so that tests and DBAs can read
  * the stream.  Shape:
