@@ -142,7 +142,7 @@ apply_worker_running(ApplyWorker *w)
 static void
 start_apply_worker(ApplyWorker *w, const Peer *peer)
 {
-	BackgroundWorker bgw;
+	char		name[BGW_MAXLEN];
 	MmrApplyWorkerArgs args = {MyDatabaseId, peer->node_id};
 
 	w->slot = mmr_slot_acquire(MMR_WORKER_APPLY, MyDatabaseId, peer->node_id,
@@ -150,28 +150,10 @@ start_apply_worker(ApplyWorker *w, const Peer *peer)
 	if (w->slot->parting)
 		return;
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(bgw.bgw_library_name, "mmr", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "mmr_apply_worker_main", BGW_MAXLEN);
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "mmr apply from \"%s\"", peer->name);
-	strlcpy(bgw.bgw_type, "mmr apply", BGW_MAXLEN);
-	memcpy(bgw.bgw_extra, &args, sizeof(args));
-	bgw.bgw_notify_pid = MyProcPid;
-
-	if (w->handle != NULL)
-		pfree(w->handle);
-	w->handle = NULL;
-	if (!RegisterDynamicBackgroundWorker(&bgw, &w->handle))
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("out of background worker slots"),
-				 errhint("You might need to increase max_worker_processes.")));
+	snprintf(name, BGW_MAXLEN, "mmr apply from \"%s\"", peer->name);
+	if (!mmr_start_worker("mmr_apply_worker_main", "mmr apply", name, (Datum) 0,
+						  &args, sizeof(args), &w->handle))
 		return;
-	}
 	w->started_at = GetCurrentTimestamp();
 }
 

@@ -138,30 +138,52 @@ database_has_group(Oid dboid)
 	return found;
 }
 
-static void
-start_manager(ManagedDatabase *md)
+/*
+ * mmr_start_worker starts a dynamic mmr worker that reports to this process
+ * when it stops, replacing *handle.  Out of worker slots is a WARNING: the
+ * caller tries again later.
+ */
+bool
+mmr_start_worker(const char *function_name, const char *type, const char *name,
+				 Datum main_arg, const void *extra, Size extra_len,
+				 BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker bgw;
 
+	Assert(extra_len <= BGW_EXTRALEN);
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "mmr", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "mmr_manager_main", BGW_MAXLEN);
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "mmr manager for database %u", md->dboid);
-	strlcpy(bgw.bgw_type, "mmr manager", BGW_MAXLEN);
-	bgw.bgw_main_arg = ObjectIdGetDatum(md->dboid);
+	strlcpy(bgw.bgw_function_name, function_name, BGW_MAXLEN);
+	strlcpy(bgw.bgw_name, name, BGW_MAXLEN);
+	strlcpy(bgw.bgw_type, type, BGW_MAXLEN);
+	bgw.bgw_main_arg = main_arg;
+	if (extra_len > 0)
+		memcpy(bgw.bgw_extra, extra, extra_len);
 	bgw.bgw_notify_pid = MyProcPid;
 
-	if (md->handle != NULL)
-		pfree(md->handle);
-	md->handle = NULL;
-	if (!RegisterDynamicBackgroundWorker(&bgw, &md->handle))
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("out of background worker slots"),
-				 errhint("You might need to increase max_worker_processes.")));
+	if (*handle != NULL)
+		pfree(*handle);
+	*handle = NULL;
+	if (RegisterDynamicBackgroundWorker(&bgw, handle))
+		return true;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("out of background worker slots"),
+			 errhint("You might need to increase max_worker_processes.")));
+	return false;
+}
+
+static void
+start_manager(ManagedDatabase *md)
+{
+	char		name[BGW_MAXLEN];
+
+	snprintf(name, BGW_MAXLEN, "mmr manager for database %u", md->dboid);
+	(void) mmr_start_worker("mmr_manager_main", "mmr manager", name,
+							ObjectIdGetDatum(md->dboid), NULL, 0, &md->handle);
 }
 
 /*

@@ -8,7 +8,13 @@
 #ifndef MMR_SUPERVISOR_H
 #define MMR_SUPERVISOR_H
 
+#include "postmaster/bgworker.h"
+
 extern void mmr_supervisor_register(void);
+extern bool mmr_start_worker(const char *function_name, const char *type,
+							 const char *name, Datum main_arg,
+							 const void *extra, Size extra_len,
+							 BackgroundWorkerHandle **handle);
 extern PGDLLEXPORT void mmr_supervisor_main(Datum main_arg);
 extern PGDLLEXPORT void mmr_manager_main(Datum main_arg);
 
