@@ -97,10 +97,9 @@ cmp_ok($want_count, '>', 3000, "A holds $want_count rows");
 #  - the end state is 'streaming' with A's exact rows;
 #  - a catch-up was observed: state 'catching_up' was sampled, OR B was
 #    sampled behind A while applied_transactions still grew.  (Not "while
-#    lag_bytes > 0": lag_bytes is computed from the WAL end the peer's
-#    walsender puts in its messages, which for logical decoding is the
-#    position of the change sent, not the peer's flush position, so it can
-#    read 0 all through a catch-up; it is only reported.)
+#    lag_bytes > 0": lag_bytes counts from the peer's flush position when
+#    the worker connected and from its keepalives, not from its live WAL
+#    end, so a sample can read 0 during a catch-up; it is only reported.)
 #  - B never says 'streaming' while it still lacks part of the backlog
 #    (sampled rows differ from A's).  Not racy: the worker applies in
 #    order in one process, so once it has received the backlog present at
@@ -123,7 +122,7 @@ my $sampler = qq{
 			INSERT INTO samples VALUES (i, clock_timestamp(), st, applied, lagb, n, digest = '$want');
 			EXIT WHEN (st = 'streaming' AND digest = '$want') OR clock_timestamp() > deadline;
 			i := i + 1;
-			PERFORM pg_sleep(0.01);
+			PERFORM pg_sleep(0.01);  -- poll interval of the sampler
 		END LOOP;
 	END \$\$;
 	SELECT (SELECT string_agg(coalesce(state, '(none)'), ',' ORDER BY i)
