@@ -20,11 +20,12 @@
 #            apply_insert_row.sql, BENCH_CLIENTS (2) clients; then apply
 #            resumed (mmr.apply_resume() / ALTER SUBSCRIPTION sub ENABLE) and
 #            timed until caught up (see below).
-#   tpcb     the same around pgbench's built-in TPC-B-like script,
-#            BENCH_TPCB_CLIENTS (2) clients for BENCH_TPCB_SECS (30) s; the
-#            pgbench -i -s BENCH_SCALE (10) data is loaded on all four servers
-#            beforehand, and pgbench_history gets a key (hid bigserial PRIMARY
-#            KEY) everywhere.  4 row changes per transaction.
+#   tpcb     the same around pgbench's built-in TPC-B-like script: on a
+#            BENCH_TPCB_CLIENTS (2) clients for BENCH_TPCB_SECS (30) s, then
+#            on p exactly as many transactions (so both receivers get the same
+#            amount); the pgbench -i -s BENCH_SCALE (10) data is loaded on all
+#            four servers beforehand, and pgbench_history gets a key (hid
+#            bigserial PRIMARY KEY) everywhere.  4 row changes per transaction.
 #   lag      steady load, apply running: pgbench -c 1 -T BENCH_LAG_SECS (30)
 #            with apply_lag.sql on a AND b at once (each node changes only
 #            its own rows: no conflicts), then on p alone (native is
@@ -36,8 +37,8 @@
 #   mmr     SELECT mmr.wait_slot_confirm_lsn(NULL, '<end lsn>') returned on a
 #           AND b has the origin's row count;
 #   native  confirmed_flush_lsn of slot sub on p >= <end lsn> (polled every
-#           50 ms inside the server, like wait_slot_confirm_lsn) AND s has the
-#           origin's row count;
+#           50 ms, like wait_slot_confirm_lsn) AND s has the origin's row
+#           count;
 # <end lsn> is the origin's pg_current_wal_insert_lsn() after the load.
 # How apply is paused (BENCH_PAUSE):
 #   pause  (default) as above: mmr.apply_pause() / ALTER SUBSCRIPTION DISABLE.
@@ -52,12 +53,14 @@
 #          "resume" (its COMMIT); both workers stay connected and block at
 #          their first change, both walsenders decode until the buffers are
 #          full.  (wal_sender_timeout is 10min on all servers for this.)
-# The
-# confirmation waits for the receiver's WAL flush and its next status
+# The confirmation waits for the receiver's WAL flush and its next status
 # report, so a second time is taken too, "applied": when the receiver's
 # replication origin progress (pg_replication_origin_status) passes the
-# origin's last commit record (found with pg_walinspect), polled every
-# 50 ms in a background session.  Rates are transactions (rows) / seconds.
+# origin's last commit record of the load (found with pg_walinspect).
+# Pollers run one short query per poll in one session: a long-running
+# statement (e.g. a DO loop) on the receiver would hold back its xmin
+# horizon, stop pruning and slow the apply of updates by an order of
+# magnitude.  Rates are transactions (rows) / seconds.
 # Runs alternate which system catches up first; the table shows medians
 # and the ratio mmr/native of the rates (above 1: mmr is faster).
 # The CPU time of the apply worker and of the origin's walsender during the
@@ -154,7 +157,6 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 servers=(a b p s)
 declare -A port
-bg_pids=()		# background helpers (samplers, perf), ended at exit by pid
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -162,7 +164,8 @@ free_port() {
 
 stop() {
   local rc=$? n pid
-  for pid in "${bg_pids[@]}"; do
+  # Our background helpers still running (samplers, pollers, perf).
+  for pid in $(jobs -p); do
     kill "$pid" 2>/dev/null || true
   done
   for n in "${servers[@]}"; do
@@ -183,6 +186,7 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
 
 # sql NODE [psql args...]: unaligned, tuples only, stops at the first error.
 sql() {
@@ -342,7 +346,6 @@ pause() {
     [ -z "${run_as[*]}" ] || chown postgres: "$work/lock.$sys"
     sql "$r" <"$work/lock.$sys" >/dev/null &
     lock_holder[$sys]=$!
-    bg_pids+=("$!")
     exec {fd}>"$work/lock.$sys"
     lock_fd[$sys]=$fd
     echo "BEGIN; LOCK TABLE $(lock_tables "$w") IN SHARE MODE;" >&"$fd"
@@ -450,7 +453,6 @@ start_perf() {
   [ -n "$2" ] && [ -n "$1" ] || return 0
   perf record -q -g -o "$2" -p "$1" >/dev/null 2>&1 &
   perfpid=$!
-  bg_pids+=("$perfpid")
   sleep 0.3		# let perf attach before the work starts
 }
 
@@ -482,7 +484,6 @@ catchup() {
   poll_until "$r" "SELECT coalesce(max(remote_lsn) > '$commitlsn', false) FROM pg_replication_origin_status" \
     "$work/applied.t" &
   waiter=$!
-  bg_pids+=("$waiter")
   t0=$(now)
   resume "$sys"
   if [ -z "$apid" ]; then
@@ -800,7 +801,6 @@ lag_workload() {
     sleep 1
     sampler a "$sample_q_mmr" "$work/lag.a" "$ssecs" & pids=($!)
     sampler b "$sample_q_mmr" "$work/lag.b" "$ssecs" & pids+=($!)
-    bg_pids+=("${pids[@]}")
     wait "$p1" || { cat "$work/pgb.a" >&2; die "pgbench on a failed"; }
     wait "$p2" || { cat "$work/pgb.b" >&2; die "pgbench on b failed"; }
     wait "${pids[@]}" || true
@@ -812,7 +812,6 @@ lag_workload() {
     sleep 1
     sampler p "$sample_q_p" "$work/lag.p" "$ssecs" & pids=($!)
     sampler s "$sample_q_s" "$work/lag.s" "$ssecs" & pids+=($!)
-    bg_pids+=("${pids[@]}")
     wait "$p3" || { cat "$work/pgb.p" >&2; die "pgbench on p failed"; }
     wait "${pids[@]}" || true
     tp=$(tps_of "$work/pgb.p")
