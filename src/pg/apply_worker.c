@@ -625,6 +625,16 @@ apply_copy_data(char *buf, int len)
 			s.cursor += (int) consumed;
 			mmr_apply_handle_message(&msg);
 			committed = msg.kind == MMR_MSG_COMMIT;
+
+			/*
+			 * Reset per message, not per batch: a 64 kB batch of a big
+			 * transaction holds hundreds of changes, and letting their
+			 * memory pile up until the batch ends makes the context grow
+			 * and give its blocks back to malloc (which trims them back to
+			 * the kernel) once per batch, a page fault storm.  Per message
+			 * the context stays within the blocks it keeps.
+			 */
+			MemoryContextReset(mmr_apply_message_context);
 		}
 		if (committed)
 			apply_check_caught_up();
