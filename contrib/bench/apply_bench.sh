@@ -12,7 +12,7 @@
 # Every table exists, with the same rows, on all four before the group and
 # the subscription are formed.
 #
-# Workloads (BENCH_WORKLOADS, default "inserts tpcb lag"):
+# Workloads (BENCH_WORKLOADS, default "inserts tpcb bigxact lag"):
 #   inserts  apply paused on the receiver (mmr.apply_pause() on b; ALTER
 #            SUBSCRIPTION sub DISABLE on s, until its worker is gone), then
 #            BENCH_ROWS (200000) single-row INSERT transactions into
@@ -26,6 +26,14 @@
 #            amount); the pgbench -i -s BENCH_SCALE (10) data is loaded on all
 #            four servers beforehand, and pgbench_history gets a key (hid
 #            bigserial PRIMARY KEY) everywhere.  4 row changes per transaction.
+#   bigxact  the same around ONE transaction inserting BENCH_BIG_ROWS (500000)
+#            rows into bench_rows (INSERT ... SELECT generate_series) on the
+#            origin: the big-transaction case.  Also shows the apply worker's
+#            minor page faults per applied row and its private memory
+#            (RssAnon) at the end of the catch-up: both must stay near native's
+#            whatever the size of a transaction.  With BENCH_PAUSE=pause the
+#            native worker is started by ENABLE, so its count includes its
+#            start-up; BENCH_PAUSE=lock counts both alike.
 #   lag      steady load, apply running: pgbench -c 1 -T BENCH_LAG_SECS (30)
 #            with apply_lag.sql on a AND b at once (each node changes only
 #            its own rows: no conflicts), then on p alone (native is
@@ -104,6 +112,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 rows=${BENCH_ROWS:-200000}
+big_rows=${BENCH_BIG_ROWS:-500000}
 runs=${BENCH_RUNS:-2}
 clients=${BENCH_CLIENTS:-2}
 scale=${BENCH_SCALE:-10}
@@ -112,7 +121,7 @@ tpcb_clients=${BENCH_TPCB_CLIENTS:-2}
 lag_secs=${BENCH_LAG_SECS:-30}
 lag_rows=${BENCH_LAG_ROWS:-10000}
 lag_rate=${BENCH_LAG_RATE:-}
-workloads=${BENCH_WORKLOADS:-inserts tpcb lag}
+workloads=${BENCH_WORKLOADS:-inserts tpcb bigxact lag}
 fsync=${BENCH_FSYNC:-off}
 shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}
 native_binary=${BENCH_NATIVE_BINARY:-off}
@@ -123,6 +132,7 @@ pause_mode=${BENCH_PAUSE:-pause}
 die() { echo "apply_bench: $*" >&2; exit 1; }
 is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 is_count "$rows" || die "BENCH_ROWS must be a positive integer"
+is_count "$big_rows" || die "BENCH_BIG_ROWS must be a positive integer"
 is_count "$runs" || die "BENCH_RUNS must be a positive integer"
 is_count "$clients" || die "BENCH_CLIENTS must be a positive integer"
 is_count "$scale" || die "BENCH_SCALE must be a positive integer"
@@ -138,7 +148,7 @@ case "$fsync" in on|off) ;; *) die "BENCH_FSYNC must be on or off";; esac
 case "$native_binary" in on|off) ;; *) die "BENCH_NATIVE_BINARY must be on or off";; esac
 case "$pause_mode" in pause|lock) ;; *) die "BENCH_PAUSE must be pause or lock";; esac
 for w in $workloads; do
-  case "$w" in inserts|tpcb|lag) ;; *) die "unknown workload '$w' (inserts, tpcb, lag)";; esac
+  case "$w" in inserts|tpcb|bigxact|lag) ;; *) die "unknown workload '$w' (inserts, tpcb, bigxact, lag)";; esac
 done
 
 bindir=$(pg_config --bindir)
@@ -327,7 +337,7 @@ median() {
 
 # lock_tables WORKLOAD: the tables the workload's transactions write.
 lock_tables() {
-  if [ "$1" = inserts ]; then echo bench_rows
+  if [ "$1" != tpcb ]; then echo bench_rows
   else echo pgbench_accounts, pgbench_tellers, pgbench_branches, pgbench_history; fi
 }
 
@@ -422,6 +432,16 @@ cpu_ticks() {
   [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 0
   sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
+# minflt PID: minor page faults of PID so far (/proc/PID/stat field 10).
+minflt() {
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 0
+  sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }'
+}
+# rss_anon_kb PID: private anonymous memory of PID now, in kB.
+rss_anon_kb() {
+  [ -n "$1" ] && [ -r "/proc/$1/status" ] || { echo -; return 0; }
+  awk '/^RssAnon:/ { print $2; found = 1 } END { if (!found) print "-" }' "/proc/$1/status"
+}
 # cpu_secs BEFORE AFTER: CPU seconds between two cpu_ticks ("-" if unknown).
 cpu_secs() {
   if [ -n "$1" ] && [ -n "$2" ]; then
@@ -464,7 +484,7 @@ start_perf() {
 # With PERFOUT, the apply worker runs under perf record.
 catchup() {
   local sys=$1 startlsn=$2 endlsn=$3 commitlsn=$4 countq=$5 expected=$6 perfout=${7:-}
-  local o r apid="" wpid="" a0="" w0="" a1 w1 t0 t1 ta waiter i got pre=0
+  local o r apid="" wpid="" a0="" w0="" a1 w1 t0 t1 ta waiter i got pre=0 f0="" f1 rss
   o=$(origin_of "$sys")
   r=$(receiver_of "$sys")
   rm -f "$work/applied.t"
@@ -475,6 +495,7 @@ catchup() {
     [ -n "$apid" ] && [ -n "$wpid" ] || die "$sys: no apply worker or walsender while paused"
     start_perf "$apid" "$perfout"
     a0=$(cpu_ticks "$apid")
+    f0=$(minflt "$apid")
     w0=$(cpu_ticks "$wpid")
     pre=$(sql "$o" -c "SELECT round(100 * greatest(0, least(1, pg_wal_lsn_diff(sent_lsn, '$startlsn')
                                                     / greatest(1, pg_wal_lsn_diff('$endlsn', '$startlsn')))))
@@ -495,6 +516,7 @@ catchup() {
     done
     start_perf "$apid" "$perfout"
     a0=0
+    f0=0
     for ((i = 0; i < 500; i++)); do
       wpid=$(walsender_pid "$sys")
       [ -n "$wpid" ] && break
@@ -518,6 +540,8 @@ catchup() {
   done
   t1=$(now)
   a1=$(cpu_ticks "$apid")
+  f1=$(minflt "$apid")
+  rss=$(rss_anon_kb "$apid")
   w1=$(cpu_ticks "$wpid")
   [ "$got" = "$expected" ] || die "$sys: $r has $got rows after catching up, $o has $expected"
   wait "$waiter" || true
@@ -532,7 +556,9 @@ catchup() {
     wait "$perfpid" || true
     perfpid=""
   fi
-  CAUGHT="$(elapsed "$t0" "$t1") $(elapsed "$t0" "$ta") $(cpu_secs "$a0" "$a1") $(cpu_secs "$w0" "$w1") $pre"
+  local faults=-
+  [ -z "$f0" ] || [ -z "$f1" ] || faults=$((f1 - f0))
+  CAUGHT="$(elapsed "$t0" "$t1") $(elapsed "$t0" "$ta") $(cpu_secs "$a0" "$a1") $(cpu_secs "$w0" "$w1") $pre $faults $rss"
 }
 
 # compare WHAT QUERY NODE NODE: the query's result must be the same on both.
@@ -583,14 +609,18 @@ load() {
   local sys=$1 w=$2 txns=${3:-} o before after t0 t1 start end table script=()
   o=$(origin_of "$sys")
   table=bench_rows
-  [ "$w" = inserts ] || table=pgbench_history
+  [ "$w" = tpcb ] && table=pgbench_history
   [ "$w" = inserts ] && script=(-f "$here/apply_insert_row.sql")
   sql "$o" -c "CHECKPOINT"
   sql "$(receiver_of "$sys")" -c "CHECKPOINT"
   start=$(sql "$o" -c "SELECT pg_current_wal_insert_lsn()")
   before=$(sql "$o" -c "SELECT count(*) FROM $table")
   t0=$(now)
-  if [ -n "$txns" ]; then
+  if [ "$w" = bigxact ]; then
+    sql "$o" -c "INSERT INTO bench_rows (name, amount, created)
+                 SELECT 'big ' || g, g * 1.5, '2026-01-01'::timestamptz + g * interval '1 s'
+                   FROM generate_series(1, $big_rows) g" >/dev/null
+  elif [ -n "$txns" ]; then
     run_txns "$o" "$txns" "$(if [ "$w" = inserts ]; then echo "$clients"; else echo "$tpcb_clients"; fi)" "${script[@]}"
   else
     pgb "$o" -n -M prepared -c "$tpcb_clients" -j "$tpcb_clients" -T "$tpcb_secs" \
@@ -599,7 +629,9 @@ load() {
   t1=$(now)
   after=$(sql "$o" -c "SELECT count(*) FROM $table")
   end=$(sql "$o" -c "SELECT pg_current_wal_insert_lsn()")
-  LOADED="$((after - before)) $(elapsed "$t0" "$t1") $start $end $(last_commit "$o" "$start" "$end" "$table")"
+  local ntx=$((after - before))
+  [ "$w" = bigxact ] && ntx=1
+  LOADED="$ntx $(elapsed "$t0" "$t1") $start $end $(last_commit "$o" "$start" "$end" "$table")"
 }
 
 # run_txns NODE TRANSACTIONS CLIENTS [SCRIPT ARGS...]: exactly TRANSACTIONS
@@ -620,17 +652,20 @@ run_txns() {
 }
 
 count_q() {
-  if [ "$1" = inserts ]; then echo "SELECT count(*) FROM bench_rows"
+  if [ "$1" != tpcb ]; then echo "SELECT count(*) FROM bench_rows"
   else echo "SELECT count(*) FROM pgbench_history"; fi
 }
 
 catchup_workload() {
   local w=$1 per=1 i sys order n secs slsn elsn clsn c ta acpu wcpu walmb expected tpcb_n=""
   [ "$w" = tpcb ] && per=4
-  declare -A conf=() appl=() acpus=() wcpus=() txns=() pres=()
-  for sys in mmr native; do conf[$sys]=""; appl[$sys]=""; acpus[$sys]=""; wcpus[$sys]=""; txns[$sys]=""; pres[$sys]=""; done
+  [ "$w" = bigxact ] && per=$big_rows
+  declare -A conf=() appl=() acpus=() wcpus=() txns=() pres=() fpr=() rsss=()
+  for sys in mmr native; do conf[$sys]=""; appl[$sys]=""; acpus[$sys]=""; wcpus[$sys]=""; txns[$sys]=""; pres[$sys]=""; fpr[$sys]=""; rsss[$sys]=""; done
   echo
-  if [ "$w" = inserts ]; then
+  if [ "$w" = bigxact ]; then
+    echo "== workload bigxact: one transaction of $big_rows inserted rows per run, apply paused, then timed catch-up"
+  elif [ "$w" = inserts ]; then
     echo "== workload inserts: $rows single-row INSERT transactions per run ($clients clients), apply paused, then timed catch-up"
   else
     echo "== workload tpcb: pgbench TPC-B-like, $tpcb_clients clients, $tpcb_secs s per run, apply paused, then timed catch-up"
@@ -667,28 +702,33 @@ catchup_workload() {
       if [ "$profiling" = 1 ]; then
         [ -n "$perf_dir" ] || { perf_dir=${BENCH_PERF_DIR:-$(mktemp -d /tmp/mmr-apply-perf.XXXXXX)}; mkdir -p "$perf_dir"; }
         catchup "$sys" "$slsn" "$elsn" "$clsn" "$(count_q "$w")" "$expected" "$perf_dir/$w.$sys.data"
-        read -r c ta acpu wcpu pre <<<"$CAUGHT"
+        read -r c ta acpu wcpu pre faults rss <<<"$CAUGHT"
         printf -- '-- profiled %-6s caught up in %.3f s (applied %.3f s); not in the medians\n' "$sys" "$c" "$ta"
         continue
       fi
       catchup "$sys" "$slsn" "$elsn" "$clsn" "$(count_q "$w")" "$expected"
-      read -r c ta acpu wcpu pre <<<"$CAUGHT"
+      read -r c ta acpu wcpu pre faults rss <<<"$CAUGHT"
       printf -- '-- run %d %-6s caught up in %7.3f s (applied %7.3f s): %6.0f tps, %7.0f rows/s; CPU apply %s s, walsender %s s; pre-sent %s%%\n' \
         "$i" "$sys" "$c" "$ta" "$(awk -v n="$n" -v s="$c" 'BEGIN { print n / s }')" \
         "$(awk -v n="$n" -v s="$c" -v p="$per" 'BEGIN { print n * p / s }')" "$acpu" "$wcpu" "$pre"
       pres[$sys]="${pres[$sys]} $pre"
+      if [ "$faults" != - ]; then
+        fpr[$sys]="${fpr[$sys]} $(awk -v f="$faults" -v n="$n" -v p="$per" 'BEGIN { printf "%.4f", f / (n * p) }')"
+        echo "   apply worker: $faults minor page faults ($(awk -v f="$faults" -v n="$n" -v p="$per" 'BEGIN { printf "%.4f", f / (n * p) }') per row), RssAnon ${rss} kB at the end"
+      fi
+      [ "$rss" = - ] || rsss[$sys]="${rsss[$sys]} $rss"
       txns[$sys]="${txns[$sys]} $n"
-      conf[$sys]="${conf[$sys]} $(awk -v n="$n" -v s="$c" 'BEGIN { printf "%.1f", n / s }')"
-      appl[$sys]="${appl[$sys]} $(awk -v n="$n" -v s="$ta" 'BEGIN { printf "%.1f", n / s }')"
+      conf[$sys]="${conf[$sys]} $(awk -v n="$n" -v s="$c" 'BEGIN { printf "%.6g", n / s }')"
+      appl[$sys]="${appl[$sys]} $(awk -v n="$n" -v s="$ta" 'BEGIN { printf "%.6g", n / s }')"
       [ "$acpu" = - ] || acpus[$sys]="${acpus[$sys]} $(awk -v n="$n" -v s="$acpu" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')"
       [ "$wcpu" = - ] || wcpus[$sys]="${wcpus[$sys]} $(awk -v n="$n" -v s="$wcpu" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')"
     done
     unset L
   done
 
-  if [ "$w" = inserts ]; then
-    compare "inserts mmr" "$check_q_inserts" a b
-    compare "inserts native" "$check_q_inserts" p s
+  if [ "$w" != tpcb ]; then
+    compare "$w mmr" "$check_q_inserts" a b
+    compare "$w native" "$check_q_inserts" p s
   else
     compare "tpcb mmr" "$check_q_tpcb" a b
     compare "tpcb native" "$check_q_tpcb" p s
@@ -723,7 +763,10 @@ catchup_workload() {
     echo
   fi
   echo "   per-run tps (confirmed): mmr${conf[mmr]}; native${conf[native]}"
-  results+=("$w: ratio mmr/native = $ratio (applied only: $aratio); tps mmr $(printf %.0f "${rate[mmr]}"), native $(printf %.0f "${rate[native]}"); rows/s mmr $(awk -v r="${rate[mmr]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }'), native $(awk -v r="${rate[native]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }')")
+  # shellcheck disable=SC2086
+  echo "   apply worker minor page faults per row (median): mmr $(median ${fpr[mmr]}), native $(median ${fpr[native]});" \
+    "RssAnon at the end (median kB): mmr $(median ${rsss[mmr]}), native $(median ${rsss[native]})"
+  results+=("$w: ratio mmr/native = $ratio (applied only: $aratio); tps mmr $(printf %.0f "${rate[mmr]}"), native $(printf %.0f "${rate[native]}"); rows/s mmr $(awk -v r="${rate[mmr]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }'), native $(awk -v r="${rate[native]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }'); page faults/row mmr $(median ${fpr[mmr]}), native $(median ${fpr[native]})")
 
   if [ "$do_perf" = 1 ]; then
     for sys in mmr native; do
@@ -856,7 +899,7 @@ lag_workload() {
 
 for w in $workloads; do
   case "$w" in
-    inserts|tpcb) catchup_workload "$w" ;;
+    inserts|tpcb|bigxact) catchup_workload "$w" ;;
     lag) lag_workload ;;
   esac
 done
