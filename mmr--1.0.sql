@@ -186,6 +186,27 @@ CREATE VIEW mmr.replication_status AS
      ORDER BY p.node_name;
 
 /*
+ * Conflicts: catalog caches, resolver settings, delete tombstones (the
+ * catalog engineer's block; docs/conflicts.md).
+ */
+
+-- Backends cache mmr.node, mmr.local_node and mmr.conflict_resolver: a row
+-- change invalidates the catalog's relcache entry, which every backend sees
+-- at commit.  ENABLE ALWAYS: changes applied from peers count too.
+CREATE FUNCTION mmr.catalog_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_catalog_changed';
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.node
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.local_node
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.conflict_resolver
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+ALTER TABLE mmr.node ENABLE ALWAYS TRIGGER catalog_changed;
+ALTER TABLE mmr.local_node ENABLE ALWAYS TRIGGER catalog_changed;
+ALTER TABLE mmr.conflict_resolver ENABLE ALWAYS TRIGGER catalog_changed;
+
+/*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary
  * and this node's name; the conflict log holds row data and is not public.
