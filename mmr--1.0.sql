@@ -206,6 +206,25 @@ ALTER TABLE mmr.node ENABLE ALWAYS TRIGGER catalog_changed;
 ALTER TABLE mmr.local_node ENABLE ALWAYS TRIGGER catalog_changed;
 ALTER TABLE mmr.conflict_resolver ENABLE ALWAYS TRIGGER catalog_changed;
 
+-- Resolver settings (replicated through mmr.conflict_resolver and mmr.node).
+CREATE FUNCTION mmr.set_conflict_resolver(relation regclass, resolver text,
+                                          conflict_type text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_conflict_resolver';
+
+CREATE FUNCTION mmr.set_conflict_resolver_function(relation regclass,
+                                                   resolver_function regprocedure,
+                                                   conflict_type text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_conflict_resolver_function';
+
+CREATE FUNCTION mmr.set_node_priority(node_name text, priority integer)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_set_node_priority';
+
 /*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary

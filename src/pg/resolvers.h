@@ -31,6 +31,9 @@ typedef struct MmrTableResolvers
  */
 extern const MmrTableResolvers *mmr_table_resolvers(Relation rel);
 
+/* The stored signature of rel's custom resolver for a type (messages). */
+extern char *mmr_resolver_function_name(Relation rel, int conflict_type);
+
 /*
  * Runs rel's custom resolver funcid(local_row, remote_row, conflict_type)
  * as the table's owner under SECURITY_RESTRICTED_OPERATION.  local may be
