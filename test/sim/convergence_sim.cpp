@@ -1,0 +1,642 @@
+/*
+ * convergence_sim.cpp
+ *	  A convergence simulator for mmr's conflict rules (docs/conflicts.md,
+ *	  "Simulator").  Simulated nodes make random local INSERT/UPDATE/DELETE
+ *	  transactions on a few keys and send them over per-link FIFO queues,
+ *	  delivered in random interleavings; every remote change is decided by
+ *	  the real mmr_conflict_decide, every clock-skew wait by the real
+ *	  mmr_clock_skew_decide and every tombstone collection by the real
+ *	  mmr_tombstone_collectable.  After writes stop and the queues drain,
+ *	  every node must hold the same rows and, after a round of heartbeats,
+ *	  no tombstone.
+ *
+ *	  What the glue does is modelled as src/pg does it: a local write reads
+ *	  the node's state (update and delete only existing rows, insert only
+ *	  absent keys); a local delete stores or replaces the key's tombstone
+ *	  (the trigger); an applied change carries its origin's commit time; a
+ *	  tombstone stays when its key is inserted again, until collected.
+ *
+ *	  mmr_sim concurrent N    random concurrent writes, clocks skewed and
+ *	                          waited out: asserts convergence
+ *	  mmr_sim causal N        each write made after the previous one reached
+ *	                          every node, skew without waits: asserts
+ *	                          convergence and that no conflict is logged
+ *	  mmr_sim nowait N        concurrent writes, skew without waits: reports
+ *	                          how many seeds diverge (expected: some)
+ *	  mmr_sim trace MODE SEED prints one seed's trace
+ */
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mmr_core.h"
+
+namespace
+{
+
+constexpr int64_t kSecond = 1000000;
+constexpr int kKeys = 4;
+
+enum class Mode
+{
+	CONCURRENT,
+	CAUSAL,
+	NOWAIT
+};
+
+struct Version
+{
+	int32_t		node;
+	int64_t		time;
+};
+
+struct Row
+{
+	int64_t		value;
+	Version		version;
+};
+
+struct Op
+{
+	MmrChangeKind kind;
+	int			key;
+	int64_t		value;
+};
+
+/* A transaction, or a heartbeat (no ops), as it travels on a link. */
+struct Txn
+{
+	int32_t		origin;
+	int64_t		time;
+	std::vector<MmrHorizonEntry> horizon;	/* the origin's, at commit */
+	std::vector<Op> ops;
+	bool		heartbeat;
+};
+
+struct Node
+{
+	int32_t		id;
+	std::string name;
+	int64_t		offset;			/* clock = global time + offset */
+	int64_t		last_commit;
+	std::map<int, Row> rows;
+	std::map<int, Version> tombstones;
+	std::map<int32_t, int64_t> applied;	/* origin -> latest applied commit time */
+	std::map<int32_t, std::vector<MmrHorizonEntry>> peer_horizons;
+};
+
+struct Totals
+{
+	long		seeds = 0;
+	long		operations = 0;
+	long		conflicts = 0;
+	long		ties = 0;			/* conflicts between equal commit times */
+	long		tombstones_collected = 0;
+	long		waits = 0;
+	long		warnings = 0;
+	long		diverged = 0;
+};
+
+class Sim
+{
+public:
+	Sim(Mode mode, uint64_t seed, bool tracing)
+		: mode_(mode), rng_(seed), tracing_(tracing)
+	{
+		static const char *const names[] = {"n1", "n10", "n2", "b", "a"};
+		std::vector<std::string> pool(std::begin(names), std::end(names));
+
+		std::shuffle(pool.begin(), pool.end(), rng_);
+		nnodes_ = pick(3, 5);
+		/* Coarse clocks make equal commit times (ties) frequent. */
+		unit_ = pick(0, 1) ? kSecond : 1;
+		for (int i = 0; i < nnodes_; i++)
+		{
+			Node		node;
+
+			node.id = i + 1;
+			node.name = pool[static_cast<size_t>(i)];
+			node.offset = pick(-10, 10) * kSecond + (unit_ == 1 ? pick(-999999, 999999) : 0);
+			node.last_commit = 0;
+			nodes_.push_back(node);
+		}
+		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
+		global_ = 1000 * kSecond;
+		if (mode_ == Mode::CONCURRENT)
+		{
+			/* Waits are silent within max_skew; beyond it, only with "wait". */
+			bool		wide = pick(0, 1);
+
+			max_skew_ = wide ? 30 * kSecond : 5 * kSecond;
+			action_ = wide ? MMR_SKEW_ACTION_WARN : MMR_SKEW_ACTION_WAIT;
+		}
+		else
+		{
+			max_skew_ = 0;
+			action_ = MMR_SKEW_ACTION_WARN;
+		}
+	}
+
+	/* Runs the seed; returns false (with the reason in failure_) if it diverged. */
+	bool run()
+	{
+		int			steps = pick(20, 80);
+
+		trace("seed: %d nodes, unit %lld us, max_skew %lld us, action %s", nnodes_,
+			  static_cast<long long>(unit_), static_cast<long long>(max_skew_),
+			  action_ == MMR_SKEW_ACTION_WAIT ? "wait" : "warn");
+		for (auto &n : nodes_)
+			trace("  node %d '%s' clock offset %lld us", n.id, n.name.c_str(),
+				  static_cast<long long>(n.offset));
+		for (int i = 0; i < steps && failure_.empty(); i++)
+		{
+			global_ += pick(0, 3) * unit_;
+			if (mode_ == Mode::CAUSAL)
+			{
+				local_txn(node_at(pick(0, nnodes_ - 1)));
+				drain();
+			}
+			else
+				random_step();
+			if (pick(0, 9) == 0)
+				collect(node_at(pick(0, nnodes_ - 1)));
+		}
+		drain();
+		if (failure_.empty())
+			check_converged();
+		if (failure_.empty())
+			check_collected();
+		return failure_.empty();
+	}
+
+	const std::string &failure() const { return failure_; }
+	const std::vector<std::string> &log() const { return log_; }
+	const Totals &totals() const { return totals_; }
+
+private:
+	int pick(int lo, int hi)
+	{
+		return std::uniform_int_distribution<int>(lo, hi)(rng_);
+	}
+
+	Node &node_at(int i) { return nodes_[static_cast<size_t>(i)]; }
+	Node &node(int32_t id) { return nodes_[static_cast<size_t>(id - 1)]; }
+	std::deque<Txn> &link(int32_t from, int32_t to)
+	{
+		return links_[static_cast<size_t>((from - 1) * nnodes_ + (to - 1))];
+	}
+
+	void random_step()
+	{
+		int			choice = pick(0, 9);
+
+		if (choice < 4)
+			local_txn(node_at(pick(0, nnodes_ - 1)));
+		else if (choice == 4)
+			heartbeat(node_at(pick(0, nnodes_ - 1)));
+		else
+			deliver_random();
+	}
+
+	int64_t clock(const Node &n) const { return global_ + n.offset; }
+
+	/* The node's next commit time: its clock, at the unit's granularity, strictly increasing. */
+	int64_t commit_time(Node &n)
+	{
+		int64_t		now = clock(n);
+		int64_t		t = (now + unit_ - 1) / unit_ * unit_;
+
+		t = std::max(t, n.last_commit + unit_);
+		n.last_commit = t;
+		return t;
+	}
+
+	std::vector<MmrHorizonEntry> horizon_of(const Node &n) const
+	{
+		std::vector<MmrHorizonEntry> h;
+
+		for (const auto &[origin, time] : n.applied)
+			h.push_back(MmrHorizonEntry{origin, time});
+		return h;
+	}
+
+	void local_txn(Node &n)
+	{
+		Txn			txn;
+
+		txn.origin = n.id;
+		txn.time = commit_time(n);
+		txn.horizon = horizon_of(n);
+		txn.heartbeat = false;
+		int			nops = pick(1, 3);
+
+		for (int i = 0; i < nops; i++)
+		{
+			Op			op;
+
+			op.key = pick(0, kKeys - 1);
+			op.value = ++next_value_;
+			auto		row = n.rows.find(op.key);
+
+			if (row == n.rows.end())
+				op.kind = MMR_CHANGE_INSERT;
+			else
+				op.kind = pick(0, 4) < 3 ? MMR_CHANGE_UPDATE : MMR_CHANGE_DELETE;
+			if (op.kind == MMR_CHANGE_DELETE)
+			{
+				n.rows.erase(op.key);
+				n.tombstones[op.key] = Version{n.id, txn.time};	/* the trigger */
+			}
+			else
+				n.rows[op.key] = Row{op.value, Version{n.id, txn.time}};
+			txn.ops.push_back(op);
+			totals_.operations++;
+			trace("%s: local %s k%d=%lld at %lld", n.name.c_str(), kind_name(op.kind), op.key,
+				  static_cast<long long>(op.value), static_cast<long long>(txn.time));
+		}
+		send(n, txn);
+	}
+
+	void heartbeat(Node &n)
+	{
+		Txn			hb;
+
+		hb.origin = n.id;
+		hb.time = 0;
+		hb.horizon = horizon_of(n);
+		hb.heartbeat = true;
+		send(n, hb);
+	}
+
+	void send(Node &n, const Txn &txn)
+	{
+		for (auto &peer : nodes_)
+			if (peer.id != n.id)
+				link(n.id, peer.id).push_back(txn);
+	}
+
+	void deliver_random()
+	{
+		std::vector<std::pair<int32_t, int32_t>> busy;
+
+		for (int32_t from = 1; from <= nnodes_; from++)
+			for (int32_t to = 1; to <= nnodes_; to++)
+				if (from != to && !link(from, to).empty())
+					busy.emplace_back(from, to);
+		if (busy.empty())
+			return;
+		auto [from, to] = busy[static_cast<size_t>(pick(0, static_cast<int>(busy.size()) - 1))];
+
+		deliver(from, to);
+	}
+
+	void drain()
+	{
+		for (;;)
+		{
+			bool		any = false;
+
+			for (const auto &q : links_)
+				any = any || !q.empty();
+			if (!any || !failure_.empty())
+				return;
+			deliver_random();
+		}
+	}
+
+	void deliver(int32_t from, int32_t to)
+	{
+		Txn			txn = link(from, to).front();
+		Node	   &r = node(to);
+
+		link(from, to).pop_front();
+		r.peer_horizons[from] = txn.horizon;
+		if (txn.heartbeat)
+			return;
+
+		MmrSkewDecision skew{};
+
+		mmr_clock_skew_decide(txn.time, clock(r), max_skew_, action_, &skew);
+		totals_.warnings += skew.warn;
+		if (skew.wait_until != 0 && skew.wait_until > clock(r))
+		{
+			r.offset += skew.wait_until - clock(r);
+			totals_.waits++;
+		}
+		for (const Op &op : txn.ops)
+			apply(r, txn, op);
+		r.applied[from] = txn.time;
+	}
+
+	MmrVersion version_of(const Version &v)
+	{
+		MmrVersion	mv{};
+		const std::string &name = node(v.node).name;
+
+		mv.origin_node = v.node;
+		mv.commit_time = v.time;
+		mv.time_known = 1;
+		mv.origin_name = MmrBytes{name.data(), static_cast<uint32_t>(name.size())};
+		return mv;
+	}
+
+	void apply(Node &r, const Txn &txn, const Op &op)
+	{
+		MmrConflictFacts f{};
+		auto		row = r.rows.find(op.key);
+		auto		tomb = r.tombstones.find(op.key);
+		Version		remote{txn.origin, txn.time};
+
+		f.change = static_cast<uint8_t>(op.kind);
+		if (row != r.rows.end())
+		{
+			f.row_exists = 1;
+			f.row = version_of(row->second.version);
+		}
+		if (tomb != r.tombstones.end())
+		{
+			f.tombstone_exists = 1;
+			f.tombstone = version_of(tomb->second);
+		}
+		f.remote = version_of(remote);
+		f.horizon = txn.horizon.empty() ? nullptr : txn.horizon.data();
+		f.nhorizon = static_cast<uint32_t>(txn.horizon.size());
+		f.local_node = r.id;
+		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
+				  static_cast<uint8_t>(MMR_RESOLVER_LAST_UPDATE_WINS));
+
+		MmrConflictDecision d{};
+		MmrError	err{};
+
+		if (mmr_conflict_decide(&f, &d, &err) != MMR_OK)
+		{
+			failure_ = std::string("mmr_conflict_decide failed: ") + err.message;
+			return;
+		}
+		if (d.conflict != MMR_CONFLICT_NONE)
+		{
+			const MmrVersion &local = f.row_exists ? f.row : f.tombstone;
+
+			totals_.conflicts++;
+			totals_.ties += (f.row_exists || f.tombstone_exists) &&
+				local.commit_time == txn.time;
+		}
+		trace("%s: apply %s k%d=%lld from %s at %lld -> %s, %s%s", r.name.c_str(),
+			  kind_name(op.kind), op.key, static_cast<long long>(op.value),
+			  node(txn.origin).name.c_str(), static_cast<long long>(txn.time),
+			  d.conflict ? mmr_conflict_type_name(d.conflict) : "no conflict",
+			  action_name(d.action), d.record_tombstone ? ", tombstone" : "");
+		switch (d.action)
+		{
+			case MMR_ACTION_NOTHING:
+				break;
+			case MMR_ACTION_INSERT:
+			case MMR_ACTION_UPDATE:
+				r.rows[op.key] = Row{op.value, remote};
+				break;
+			case MMR_ACTION_DELETE:
+				r.rows.erase(op.key);
+				break;
+			default:
+				failure_ = std::string("unexpected action ") + action_name(d.action);
+				return;
+		}
+		if (d.record_tombstone)
+			r.tombstones[op.key] = remote;
+	}
+
+	/* The manager's periodic collection on one node, with what it knows of its peers. */
+	void collect(Node &r)
+	{
+		std::vector<MmrPeerHorizon> peers;
+
+		for (const auto &p : nodes_)
+		{
+			if (p.id == r.id)
+				continue;
+			auto		h = r.peer_horizons.find(p.id);
+
+			if (h == r.peer_horizons.end())
+				peers.push_back(MmrPeerHorizon{p.id, nullptr, 0});
+			else
+				peers.push_back(MmrPeerHorizon{p.id, h->second.data(),
+											   static_cast<uint32_t>(h->second.size())});
+		}
+		for (auto it = r.tombstones.begin(); it != r.tombstones.end();)
+		{
+			MmrVersion	v = version_of(it->second);
+
+			if (mmr_tombstone_collectable(&v, r.id, peers.data(),
+										  static_cast<uint32_t>(peers.size())))
+			{
+				trace("%s: collect tombstone k%d (%s at %lld)", r.name.c_str(), it->first,
+					  node(it->second.node).name.c_str(),
+					  static_cast<long long>(it->second.time));
+				it = r.tombstones.erase(it);
+				totals_.tombstones_collected++;
+			}
+			else
+				++it;
+		}
+	}
+
+	void check_converged()
+	{
+		const Node &first = nodes_[0];
+
+		for (const auto &n : nodes_)
+		{
+			bool		same = n.rows.size() == first.rows.size();
+
+			for (const auto &[key, row] : n.rows)
+			{
+				auto		other = first.rows.find(key);
+
+				same = same && other != first.rows.end() && other->second.value == row.value;
+			}
+			if (!same)
+			{
+				failure_ = "diverged: " + contents(first) + " vs " + contents(n);
+				return;
+			}
+		}
+	}
+
+	/* After quiesce every node's heartbeat reaches every peer: no tombstone may stay. */
+	void check_collected()
+	{
+		for (auto &n : nodes_)
+			heartbeat(n);
+		drain();
+		for (auto &n : nodes_)
+		{
+			collect(n);
+			if (!n.tombstones.empty())
+			{
+				failure_ = n.name + " keeps " + std::to_string(n.tombstones.size()) +
+					" tombstones after heartbeats";
+				return;
+			}
+		}
+	}
+
+	std::string contents(const Node &n) const
+	{
+		std::string s = n.name + " {";
+
+		for (const auto &[key, row] : n.rows)
+			s += " k" + std::to_string(key) + "=" + std::to_string(row.value);
+		return s + " }";
+	}
+
+	static const char *kind_name(MmrChangeKind kind)
+	{
+		return kind == MMR_CHANGE_INSERT ? "INSERT" : kind == MMR_CHANGE_UPDATE ? "UPDATE" : "DELETE";
+	}
+
+	static const char *action_name(int action)
+	{
+		static const char *const names[] = {"nothing", "insert", "update", "delete",
+			"delete_other", "error"};
+
+		return action >= 0 && action <= MMR_ACTION_ERROR ? names[action] : "?";
+	}
+
+	template <typename... Args>
+	void trace(const char *format, Args... args)
+	{
+		if (!tracing_)
+			return;
+		char		line[512];
+
+		std::snprintf(line, sizeof(line), format, args...);
+		log_.push_back(line);
+	}
+
+	Mode		mode_;
+	std::mt19937_64 rng_;
+	bool		tracing_;
+	int			nnodes_ = 0;
+	int64_t		unit_ = 1;
+	int64_t		max_skew_ = 0;
+	int			action_ = MMR_SKEW_ACTION_WARN;
+	int64_t		global_ = 0;
+	int64_t		next_value_ = 0;
+	std::vector<Node> nodes_;
+	std::vector<std::deque<Txn>> links_;
+	std::string failure_;
+	std::vector<std::string> log_;
+	Totals		totals_;
+};
+
+bool
+parse_mode(const char *s, Mode *mode)
+{
+	if (std::strcmp(s, "concurrent") == 0)
+		*mode = Mode::CONCURRENT;
+	else if (std::strcmp(s, "causal") == 0)
+		*mode = Mode::CAUSAL;
+	else if (std::strcmp(s, "nowait") == 0)
+		*mode = Mode::NOWAIT;
+	else
+		return false;
+	return true;
+}
+
+void
+print_trace(Mode mode, uint64_t seed)
+{
+	Sim			sim(mode, seed, true);
+
+	sim.run();
+	for (const auto &line : sim.log())
+		std::printf("  %s\n", line.c_str());
+	std::printf("  => %s\n", sim.failure().empty() ? "converged" : sim.failure().c_str());
+}
+
+int
+run_seeds(Mode mode, long nseeds)
+{
+	Totals		all;
+	long		first_failure = -1;
+	std::string first_reason;
+
+	for (long seed = 1; seed <= nseeds; seed++)
+	{
+		Sim			sim(mode, static_cast<uint64_t>(seed), false);
+		bool		ok = sim.run();
+		const Totals &t = sim.totals();
+
+		all.seeds++;
+		all.operations += t.operations;
+		all.conflicts += t.conflicts;
+		all.ties += t.ties;
+		all.tombstones_collected += t.tombstones_collected;
+		all.waits += t.waits;
+		all.warnings += t.warnings;
+		if (!ok)
+		{
+			all.diverged++;
+			if (first_failure < 0)
+			{
+				first_failure = seed;
+				first_reason = sim.failure();
+			}
+		}
+		if (mode == Mode::CAUSAL && t.conflicts != 0 && first_failure < 0)
+		{
+			first_failure = seed;
+			first_reason = std::to_string(t.conflicts) + " conflicts logged in a causal chain";
+		}
+	}
+
+	const char *name = mode == Mode::CONCURRENT ? "concurrent" :
+		mode == Mode::CAUSAL ? "causal" : "nowait";
+
+	std::printf("%s: %ld seeds, %ld operations, %ld conflicts (%ld between equal times), "
+				"%ld tombstones collected, %ld waits, %ld skew warnings\n", name, all.seeds,
+				all.operations, all.conflicts, all.ties, all.tombstones_collected, all.waits,
+				all.warnings);
+	if (mode == Mode::NOWAIT)
+	{
+		/* Not asserted: without the wait, last_update_wins cannot converge. */
+		std::printf("nowait: %ld of %ld seeds diverged (skew without waits, concurrent writes)\n",
+					all.diverged, all.seeds);
+		return 0;
+	}
+	if (first_failure >= 0)
+	{
+		std::printf("FAILED: seed %ld: %s\ntrace (mmr_sim trace %s %ld):\n", first_failure,
+					first_reason.c_str(), name, first_failure);
+		print_trace(mode, static_cast<uint64_t>(first_failure));
+		return 1;
+	}
+	std::printf("%ld seeds, %ld operations, all converged\n", all.seeds, all.operations);
+	return 0;
+}
+
+}							/* namespace */
+
+int
+main(int argc, char **argv)
+{
+	Mode		mode;
+
+	if (argc == 4 && std::strcmp(argv[1], "trace") == 0 && parse_mode(argv[2], &mode))
+	{
+		print_trace(mode, std::strtoull(argv[3], nullptr, 10));
+		return 0;
+	}
+	if (argc == 3 && parse_mode(argv[1], &mode))
+		return run_seeds(mode, std::strtol(argv[2], nullptr, 10));
+	std::fprintf(stderr, "usage: mmr_sim concurrent|causal|nowait SEEDS\n"
+				 "       mmr_sim trace concurrent|causal|nowait SEED\n");
+	return 2;
+}
