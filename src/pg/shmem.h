@@ -83,6 +83,17 @@ typedef struct MmrWorkerSlot
 	int32		peer_horizon_n;
 	MmrHorizonEntry peer_horizon[MMR_MAX_HORIZON];
 	TimestampTz peer_horizon_at;	/* local time it was received */
+
+	uint64		clock_skew_events;	/* remote commits ahead by more than
+									 * mmr.max_clock_skew */
+
+	/*
+	 * The change whose error resolution was last logged (its remote commit
+	 * LSN and position in the transaction), so that apply's retries of the
+	 * same failing change log and count it once.
+	 */
+	XLogRecPtr	error_logged_lsn;
+	uint64		error_logged_change;
 } MmrWorkerSlot;
 
 typedef struct MmrShmemData
