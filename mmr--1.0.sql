@@ -225,6 +225,29 @@ CREATE FUNCTION mmr.set_node_priority(node_name text, priority integer)
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mmr_set_node_priority';
 
+-- Delete tombstones (local): one row per deleted key of a replicated table.
+-- The row's xmin gives the delete's origin and commit time (commit_ts);
+-- key is the text form of the table's key columns, compared bytewise.
+CREATE TABLE mmr.tombstone (
+    relation  oid NOT NULL,
+    key       text COLLATE "C" NOT NULL,
+    PRIMARY KEY (relation, key)
+);
+
+-- Records local deletes; installed on every replicated table with a key.
+CREATE FUNCTION mmr.tombstone_trigger() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_tombstone_trigger';
+
+-- Installs that trigger on tables created (or given a key) while in a group.
+CREATE FUNCTION mmr.tombstone_new_tables() RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_tombstone_new_tables';
+CREATE EVENT TRIGGER mmr_tombstone_new_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    EXECUTE FUNCTION mmr.tombstone_new_tables();
+ALTER EVENT TRIGGER mmr_tombstone_new_tables ENABLE ALWAYS;
+
 /*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary

@@ -30,6 +30,7 @@ extern void mmr_check_server_config(void);
 extern int	mmr_default_conflict_resolver;
 extern bool mmr_log_conflicts;
 extern bool mmr_ddl_replication;
+extern char *mmr_conflict_log_retention;	/* an interval, '0': keep all */
 extern int	mmr_max_clock_skew_ms;	/* mmr.max_clock_skew */
 extern int	mmr_clock_skew_action;	/* MMR_SKEW_ACTION_* */
 extern void mmr_define_gucs(void);

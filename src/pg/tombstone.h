@@ -34,4 +34,16 @@ extern bool mmr_tombstone_find(Relation rel, const char *key,
  */
 extern void mmr_tombstone_record(Relation rel, const char *key);
 
+/* The index whose columns make the key; InvalidOid: no tombstones. */
+extern Oid	mmr_tombstone_key_index(Relation rel);
+
+/* The role tombstones are written as (the owner of mmr.tombstone). */
+extern Oid	mmr_tombstone_owner(void);
+
+/* Removes the collectable tombstones (the manager); returns how many. */
+extern int64 mmr_tombstone_collect(void);
+
+/* tombstone_trigger.c: the local-delete trigger on every replicated table. */
+extern void mmr_tombstone_install_all(void);
+
 #endif							/* MMR_TOMBSTONE_H */
