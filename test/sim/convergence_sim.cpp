@@ -43,23 +43,29 @@ namespace
 
 constexpr int64_t kSecond = 1000000;
 constexpr int kKeys = 4;
+constexpr int kUniqueColumns = 2;	/* UNIQUE columns besides the key */
+constexpr int kUniqueValues = 3;	/* values 0..2; -1 is NULL */
 
 enum class Mode
 {
 	CONCURRENT,
 	CAUSAL,
-	NOWAIT
+	NOWAIT,
+	UNIQUE_SKIP
 };
 
+/* seq orders the changes of one transaction (unique value registers) */
 struct Version
 {
 	int32_t		node;
 	int64_t		time;
+	int			seq;
 };
 
 struct Row
 {
 	int64_t		value;
+	int			unique[kUniqueColumns];
 	Version		version;
 };
 
@@ -67,7 +73,7 @@ struct Op
 {
 	MmrChangeKind kind;
 	int			key;
-	int64_t		value;
+	Row			row;			/* the new row (INSERT, UPDATE) */
 };
 
 /* A transaction, or a heartbeat (no ops), as it travels on a link. */
@@ -88,6 +94,7 @@ struct Node
 	int64_t		last_commit;
 	std::map<int, Row> rows;
 	std::map<int, Version> tombstones;
+	std::map<std::pair<int, int>, Version> registers;	/* (column, value) -> holder */
 	std::map<int32_t, int64_t> applied;	/* origin -> latest applied commit time */
 	std::map<int32_t, std::vector<MmrHorizonEntry>> peer_horizons;
 };
@@ -98,6 +105,8 @@ struct Totals
 	long		operations = 0;
 	long		conflicts = 0;
 	long		ties = 0;			/* conflicts between equal commit times */
+	long		unique_conflicts = 0;	/* concurrent claims of a unique value */
+	long		kills = 0;			/* rows deleted for a later unique value */
 	long		tombstones_collected = 0;
 	long		waits = 0;
 	long		warnings = 0;
@@ -117,6 +126,7 @@ public:
 		nnodes_ = pick(3, 5);
 		/* Coarse clocks make equal commit times (ties) frequent. */
 		unit_ = pick(0, 1) ? kSecond : 1;
+		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
 		for (int i = 0; i < nnodes_; i++)
 		{
 			Node		node;
@@ -129,7 +139,7 @@ public:
 		}
 		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
 		global_ = 1000 * kSecond;
-		if (mode_ == Mode::CONCURRENT)
+		if (mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP)
 		{
 			/* Waits are silent within max_skew; beyond it, only with "wait". */
 			bool		wide = pick(0, 1);
@@ -149,9 +159,10 @@ public:
 	{
 		int			steps = pick(20, 80);
 
-		trace("seed: %d nodes, unit %lld us, max_skew %lld us, action %s", nnodes_,
+		trace("seed: %d nodes, unit %lld us, max_skew %lld us, action %s, %s", nnodes_,
 			  static_cast<long long>(unit_), static_cast<long long>(max_skew_),
-			  action_ == MMR_SKEW_ACTION_WAIT ? "wait" : "warn");
+			  action_ == MMR_SKEW_ACTION_WAIT ? "wait" : "warn",
+			  unique_ ? "2 unique columns" : "key only");
 		for (auto &n : nodes_)
 			trace("  node %d '%s' clock offset %lld us", n.id, n.name.c_str(),
 				  static_cast<long long>(n.offset));
@@ -242,7 +253,6 @@ private:
 			Op			op;
 
 			op.key = pick(0, kKeys - 1);
-			op.value = ++next_value_;
 			auto		row = n.rows.find(op.key);
 
 			if (row == n.rows.end())
@@ -252,16 +262,43 @@ private:
 			if (op.kind == MMR_CHANGE_DELETE)
 			{
 				n.rows.erase(op.key);
-				n.tombstones[op.key] = Version{n.id, txn.time};	/* the trigger */
+				n.tombstones[op.key] = Version{n.id, txn.time, i};	/* the trigger */
 			}
 			else
-				n.rows[op.key] = Row{op.value, Version{n.id, txn.time}};
+			{
+				op.row = new_row(n, op.key, Version{n.id, txn.time, i});
+				n.rows[op.key] = op.row;
+				/* a local write has seen every holder of its values here */
+				for (int c = 0; c < kUniqueColumns; c++)
+					if (op.row.unique[c] >= 0)
+						n.registers[{c, op.row.unique[c]}] = op.row.version;
+			}
 			txn.ops.push_back(op);
 			totals_.operations++;
-			trace("%s: local %s k%d=%lld at %lld", n.name.c_str(), kind_name(op.kind), op.key,
-				  static_cast<long long>(op.value), static_cast<long long>(txn.time));
+			trace("%s: local %s %s at %lld", n.name.c_str(), kind_name(op.kind),
+				  describe(op).c_str(), static_cast<long long>(txn.time));
 		}
 		send(n, txn);
+	}
+
+	/*
+	 * A new version of key's row as SQL could write it on n: a fresh value,
+	 * and unique values that no other row of n holds (or NULL).
+	 */
+	Row new_row(const Node &n, int key, Version version)
+	{
+		Row			row{++next_value_, {-1, -1}, version};
+
+		for (int c = 0; unique_ && c < kUniqueColumns; c++)
+		{
+			int			value = pick(-1, kUniqueValues - 1);
+
+			for (const auto &[other_key, other] : n.rows)
+				if (other_key != key && other.unique[c] == value)
+					value = -1;
+			row.unique[c] = value;
+		}
+		return row;
 	}
 
 	void heartbeat(Node &n)
@@ -330,8 +367,8 @@ private:
 			r.offset += skew.wait_until - clock(r);
 			totals_.waits++;
 		}
-		for (const Op &op : txn.ops)
-			apply(r, txn, op);
+		for (size_t i = 0; i < txn.ops.size() && failure_.empty(); i++)
+			apply(r, txn, txn.ops[i], Version{txn.origin, txn.time, static_cast<int>(i)});
 		r.applied[from] = txn.time;
 	}
 
@@ -347,12 +384,13 @@ private:
 		return mv;
 	}
 
-	void apply(Node &r, const Txn &txn, const Op &op)
+	/* Facts about key's row and tombstone on r, for op from txn. */
+	MmrConflictFacts facts(const Node &r, const Txn &txn, const Op &op)
 	{
+		const Version remote{txn.origin, txn.time, 0};
 		MmrConflictFacts f{};
 		auto		row = r.rows.find(op.key);
 		auto		tomb = r.tombstones.find(op.key);
-		Version		remote{txn.origin, txn.time};
 
 		f.change = static_cast<uint8_t>(op.kind);
 		if (row != r.rows.end())
@@ -371,16 +409,19 @@ private:
 		f.local_node = r.id;
 		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
 				  static_cast<uint8_t>(MMR_RESOLVER_LAST_UPDATE_WINS));
+		return f;
+	}
 
-		MmrConflictDecision d{};
+	bool decide(const MmrConflictFacts &f, MmrConflictDecision *d, const Txn &txn)
+	{
 		MmrError	err{};
 
-		if (mmr_conflict_decide(&f, &d, &err) != MMR_OK)
+		if (mmr_conflict_decide(&f, d, &err) != MMR_OK)
 		{
 			failure_ = std::string("mmr_conflict_decide failed: ") + err.message;
-			return;
+			return false;
 		}
-		if (d.conflict != MMR_CONFLICT_NONE)
+		if (d->conflict != MMR_CONFLICT_NONE)
 		{
 			const MmrVersion &local = f.row_exists ? f.row : f.tombstone;
 
@@ -388,18 +429,49 @@ private:
 			totals_.ties += (f.row_exists || f.tombstone_exists) &&
 				local.commit_time == txn.time;
 		}
-		trace("%s: apply %s k%d=%lld from %s at %lld -> %s, %s%s", r.name.c_str(),
-			  kind_name(op.kind), op.key, static_cast<long long>(op.value),
-			  node(txn.origin).name.c_str(), static_cast<long long>(txn.time),
+		if (d->action == MMR_ACTION_ERROR)
+		{
+			failure_ = "last_update_wins decided error";
+			return false;
+		}
+		return true;
+	}
+
+	void apply(Node &r, const Txn &txn, const Op &op, const Version &remote)
+	{
+		MmrConflictFacts f = facts(r, txn, op);
+		MmrConflictDecision d{};
+
+		if (!decide(f, &d, txn))
+			return;
+		trace("%s: apply %s %s from %s at %lld -> %s, %s%s", r.name.c_str(),
+			  kind_name(op.kind), describe(op).c_str(), node(txn.origin).name.c_str(),
+			  static_cast<long long>(txn.time),
 			  d.conflict ? mmr_conflict_type_name(d.conflict) : "no conflict",
 			  action_name(d.action), d.record_tombstone ? ", tombstone" : "");
+		bool		store = true;
+
+		if (op.kind != MMR_CHANGE_DELETE && unique_)
+			store = mode_ == Mode::UNIQUE_SKIP ? unique_skip(r, txn, op, d)
+				: unique_registers(r, txn, op, remote);
 		switch (d.action)
 		{
 			case MMR_ACTION_NOTHING:
 				break;
 			case MMR_ACTION_INSERT:
 			case MMR_ACTION_UPDATE:
-				r.rows[op.key] = Row{op.value, remote};
+				if (store)
+				{
+					r.rows[op.key] = op.row;
+					r.rows[op.key].version = remote;
+				}
+				else if (mode_ != Mode::UNIQUE_SKIP)
+				{
+					/* the change is the key's latest, and lost its value: the key is gone */
+					trace("%s:   k%d lost a unique value: deleted", r.name.c_str(), op.key);
+					r.rows.erase(op.key);
+					record_tombstone(r, op.key, remote);
+				}
 				break;
 			case MMR_ACTION_DELETE:
 				r.rows.erase(op.key);
@@ -410,6 +482,181 @@ private:
 		}
 		if (d.record_tombstone)
 			r.tombstones[op.key] = remote;
+	}
+
+	/* A tombstone of version v, unless a newer one is there (last_update_wins order). */
+	void record_tombstone(Node &r, int key, const Version &v)
+	{
+		auto		t = r.tombstones.find(key);
+		MmrConflictFacts f{};
+
+		if (t == r.tombstones.end())
+		{
+			r.tombstones[key] = v;
+			return;
+		}
+		/* the core's own order: a delete_missing of v against the tombstone */
+		f.change = MMR_CHANGE_DELETE;
+		f.tombstone_exists = 1;
+		f.tombstone = version_of(t->second);
+		f.remote = version_of(v);
+		MmrConflictDecision d{};
+		MmrError	err{};
+
+		if (mmr_conflict_decide(&f, &d, &err) != MMR_OK)
+			failure_ = std::string("mmr_conflict_decide failed: ") + err.message;
+		else if (d.record_tombstone)
+			r.tombstones[key] = v;
+	}
+
+	bool holds(const Row &row, int c, int value) const
+	{
+		return value >= 0 && row.unique[c] == value;
+	}
+
+	/*
+	 * The rule of docs/conflicts.md today (SPEC 5): the change goes on only if
+	 * it wins against every other row holding one of its unique values
+	 * (combine_unique), which are then deleted; otherwise it is skipped.
+	 * Reported, not asserted: it diverges (see "Simulator").
+	 */
+	bool unique_skip(Node &r, const Txn &txn, const Op &op, const MmrConflictDecision &own)
+	{
+		if (own.action != MMR_ACTION_INSERT && own.action != MMR_ACTION_UPDATE)
+			return false;
+		std::vector<int> holders;
+		std::vector<MmrConflictDecision> decisions;
+
+		for (const auto &[key, row] : r.rows)
+		{
+			bool		shares = false;
+
+			for (int c = 0; c < kUniqueColumns; c++)
+				shares = shares || (key != op.key && holds(row, c, op.row.unique[c]));
+			if (!shares)
+				continue;
+			MmrConflictFacts f = facts(r, txn, op);
+
+			f.other_row = 1;
+			f.row_exists = 1;
+			f.row = version_of(row.version);
+			decisions.emplace_back();
+			if (!decide(f, &decisions.back(), txn))
+				return false;
+			holders.push_back(key);
+		}
+		bool		goes_on = mmr_conflict_combine_unique(decisions.data(),
+														  static_cast<uint32_t>(decisions.size()));
+
+		for (size_t i = 0; i < holders.size(); i++)
+		{
+			trace("%s:   unique value held by k%d -> %s", r.name.c_str(), holders[i],
+				  action_name(decisions[i].action));
+			if (goes_on)
+				r.rows.erase(holders[i]);
+		}
+		return goes_on;
+	}
+
+	/*
+	 * Unique value registers: for each unique column and value, the version
+	 * of the latest write known to have held it.  A change claims each of
+	 * its values like an UPDATE of that register (the real decision: seen,
+	 * or last_update_wins), whether or not it wins on its own key.  A row
+	 * whose value was claimed by a later write is deleted, with a tombstone
+	 * of its own version; a change that fails to claim a value is not stored
+	 * (the caller deletes its key).  The final rows are then those of a
+	 * replay of every write in commit-time order, on every node.
+	 */
+	bool unique_registers(Node &r, const Txn &txn, const Op &op, const Version &remote)
+	{
+		bool		claimed_all = true;
+
+		for (int c = 0; c < kUniqueColumns; c++)
+		{
+			int			value = op.row.unique[c];
+
+			if (value < 0)
+				continue;
+			auto		reg = r.registers.find({c, value});
+
+			if (reg == r.registers.end() || claims(txn, reg->second))
+				r.registers[{c, value}] = remote;
+			else
+				claimed_all = false;
+		}
+		for (auto it = r.rows.begin(); it != r.rows.end();)
+		{
+			if (it->first == op.key || !lost_a_value(r, it->second))
+			{
+				++it;
+				continue;
+			}
+			trace("%s:   k%d lost a unique value to k%d: deleted", r.name.c_str(), it->first,
+				  op.key);
+			int			key = it->first;
+			Version		v = it->second.version;
+
+			it = r.rows.erase(it);
+			record_tombstone(r, key, v);
+			totals_.kills++;
+		}
+		return claimed_all;
+	}
+
+	/* Does the change take the register from holder? The real decision, as an UPDATE. */
+	bool claims(const Txn &txn, const Version &holder)
+	{
+		MmrConflictFacts f{};
+		MmrConflictDecision d{};
+		MmrError	err{};
+
+		f.change = MMR_CHANGE_UPDATE;
+		f.row_exists = 1;
+		f.row = version_of(holder);
+		f.remote = version_of(Version{txn.origin, txn.time, 0});
+		f.horizon = txn.horizon.empty() ? nullptr : txn.horizon.data();
+		f.nhorizon = static_cast<uint32_t>(txn.horizon.size());
+		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
+				  static_cast<uint8_t>(MMR_RESOLVER_LAST_UPDATE_WINS));
+		if (mmr_conflict_decide(&f, &d, &err) != MMR_OK)
+		{
+			failure_ = std::string("mmr_conflict_decide failed: ") + err.message;
+			return false;
+		}
+		totals_.unique_conflicts += d.conflict != MMR_CONFLICT_NONE;
+		return d.action == MMR_ACTION_UPDATE;
+	}
+
+	bool lost_a_value(const Node &r, const Row &row) const
+	{
+		for (int c = 0; c < kUniqueColumns; c++)
+		{
+			if (row.unique[c] < 0)
+				continue;
+			auto		reg = r.registers.find({c, row.unique[c]});
+
+			if (reg != r.registers.end() && !same(reg->second, row.version))
+				return true;
+		}
+		return false;
+	}
+
+	static bool same(const Version &a, const Version &b)
+	{
+		return a.node == b.node && a.time == b.time && a.seq == b.seq;
+	}
+
+	std::string describe(const Op &op) const
+	{
+		std::string s = "k" + std::to_string(op.key);
+
+		if (op.kind == MMR_CHANGE_DELETE)
+			return s;
+		s += "=" + std::to_string(op.row.value);
+		for (int c = 0; unique_ && c < kUniqueColumns; c++)
+			s += op.row.unique[c] < 0 ? " u=null" : " u=" + std::to_string(op.row.unique[c]);
+		return s;
 	}
 
 	/* The manager's periodic collection on one node, with what it knows of its peers. */
@@ -445,8 +692,20 @@ private:
 			else
 				++it;
 		}
+		/* Registers go by the same rule: nothing concurrent with them can still arrive. */
+		for (auto it = r.registers.begin(); it != r.registers.end();)
+		{
+			MmrVersion	v = version_of(it->second);
+
+			if (mmr_tombstone_collectable(&v, r.id, peers.data(),
+										  static_cast<uint32_t>(peers.size())))
+				it = r.registers.erase(it);
+			else
+				++it;
+		}
 	}
 
+	/* Every write has its own value, so equal values mean equal rows. */
 	void check_converged()
 	{
 		const Node &first = nodes_[0];
@@ -478,10 +737,11 @@ private:
 		for (auto &n : nodes_)
 		{
 			collect(n);
-			if (!n.tombstones.empty())
+			if (!n.tombstones.empty() || !n.registers.empty())
 			{
 				failure_ = n.name + " keeps " + std::to_string(n.tombstones.size()) +
-					" tombstones after heartbeats";
+					" tombstones and " + std::to_string(n.registers.size()) +
+					" unique value registers after heartbeats";
 				return;
 			}
 		}
@@ -525,6 +785,7 @@ private:
 	bool		tracing_;
 	int			nnodes_ = 0;
 	int64_t		unit_ = 1;
+	bool		unique_ = false;
 	int64_t		max_skew_ = 0;
 	int			action_ = MMR_SKEW_ACTION_WARN;
 	int64_t		global_ = 0;
@@ -545,6 +806,8 @@ parse_mode(const char *s, Mode *mode)
 		*mode = Mode::CAUSAL;
 	else if (std::strcmp(s, "nowait") == 0)
 		*mode = Mode::NOWAIT;
+	else if (std::strcmp(s, "unique_skip") == 0)
+		*mode = Mode::UNIQUE_SKIP;
 	else
 		return false;
 	return true;
@@ -578,6 +841,8 @@ run_seeds(Mode mode, long nseeds)
 		all.operations += t.operations;
 		all.conflicts += t.conflicts;
 		all.ties += t.ties;
+		all.unique_conflicts += t.unique_conflicts;
+		all.kills += t.kills;
 		all.tombstones_collected += t.tombstones_collected;
 		all.waits += t.waits;
 		all.warnings += t.warnings;
@@ -590,25 +855,31 @@ run_seeds(Mode mode, long nseeds)
 				first_reason = sim.failure();
 			}
 		}
-		if (mode == Mode::CAUSAL && t.conflicts != 0 && first_failure < 0)
+		if (mode == Mode::CAUSAL && t.conflicts + t.unique_conflicts + t.kills != 0 &&
+			first_failure < 0)
 		{
 			first_failure = seed;
-			first_reason = std::to_string(t.conflicts) + " conflicts logged in a causal chain";
+			first_reason = std::to_string(t.conflicts + t.unique_conflicts) +
+				" conflicts and " + std::to_string(t.kills) + " unique deletes in a causal chain";
 		}
 	}
 
 	const char *name = mode == Mode::CONCURRENT ? "concurrent" :
-		mode == Mode::CAUSAL ? "causal" : "nowait";
+		mode == Mode::CAUSAL ? "causal" : mode == Mode::NOWAIT ? "nowait" : "unique_skip";
 
 	std::printf("%s: %ld seeds, %ld operations, %ld conflicts (%ld between equal times), "
+				"%ld unique value conflicts, %ld rows deleted for a unique value, "
 				"%ld tombstones collected, %ld waits, %ld skew warnings\n", name, all.seeds,
-				all.operations, all.conflicts, all.ties, all.tombstones_collected, all.waits,
-				all.warnings);
-	if (mode == Mode::NOWAIT)
+				all.operations, all.conflicts, all.ties, all.unique_conflicts, all.kills,
+				all.tombstones_collected, all.waits, all.warnings);
+	if (mode == Mode::NOWAIT || mode == Mode::UNIQUE_SKIP)
 	{
-		/* Not asserted: without the wait, last_update_wins cannot converge. */
-		std::printf("nowait: %ld of %ld seeds diverged (skew without waits, concurrent writes)\n",
-					all.diverged, all.seeds);
+		/*
+		 * Not asserted: without the wait last_update_wins cannot converge, and
+		 * skipping a change that loses a unique value does not either.
+		 */
+		std::printf("%s: %ld of %ld seeds diverged (first: seed %ld)\n", name, all.diverged,
+					all.seeds, first_failure);
 		return 0;
 	}
 	if (first_failure >= 0)
@@ -636,7 +907,7 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && parse_mode(argv[1], &mode))
 		return run_seeds(mode, std::strtol(argv[2], nullptr, 10));
-	std::fprintf(stderr, "usage: mmr_sim concurrent|causal|nowait SEEDS\n"
-				 "       mmr_sim trace concurrent|causal|nowait SEED\n");
+	std::fprintf(stderr, "usage: mmr_sim concurrent|causal|nowait|unique_skip SEEDS\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_skip SEED\n");
 	return 2;
 }
