@@ -173,6 +173,35 @@ public:
 		}
 	}
 
+	/* mmr_unique_claim: the change against a unique value's register. */
+	void claim(const MmrVersion *holder)
+	{
+		if (f_.change != MMR_CHANGE_INSERT && f_.change != MMR_CHANGE_UPDATE)
+			fail(MMR_ERR_INVALID_ARGUMENT,
+				 FMT_STRING("only an insert or an update claims unique values"));
+		MmrConflictType type = f_.change == MMR_CHANGE_INSERT ?
+			MMR_CONFLICT_INSERT_EXISTS : MMR_CONFLICT_UPDATE_EXISTS;
+
+		if (holder == nullptr || seen(f_, *holder))
+		{
+			apply(MMR_ACTION_DELETE_OTHER);
+			out_.record_tombstone = 1;
+			return;
+		}
+		MmrResolverKind resolver = resolver_for(type);
+
+		/* A custom function decides rows, not who holds a value. */
+		if (resolver == MMR_RESOLVER_CUSTOM)
+			resolver = MMR_RESOLVER_LAST_UPDATE_WINS;
+		start(type, resolver);
+		if (resolver == MMR_RESOLVER_ERROR)
+			return stop();
+		if (!remote_wins(resolver, f_.remote, *holder))
+			return outcome(MMR_ACTION_NOTHING, MMR_RESOLUTION_KEEP_LOCAL);
+		outcome(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE);
+		out_.record_tombstone = 1;
+	}
+
 private:
 	void decide_insert()
 	{
@@ -334,6 +363,16 @@ private:
 	MmrConflictDecision &out_;
 };
 
+void
+check_arguments(const MmrConflictFacts *facts, const MmrConflictDecision *out)
+{
+	if (facts == nullptr || out == nullptr)
+		fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("conflict facts or decision is null"));
+	if (facts->horizon == nullptr && facts->nhorizon != 0)
+		fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("horizon of {} entries is null"),
+			 facts->nhorizon);
+}
+
 bool
 goes_on(const MmrConflictDecision &d) noexcept
 {
@@ -402,14 +441,20 @@ extern "C" MmrStatus
 mmr_conflict_decide(const MmrConflictFacts *facts, MmrConflictDecision *out, MmrError *err) noexcept
 {
 	return run_guarded(err, [&] {
-		if (facts == nullptr || out == nullptr)
-			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("conflict facts or decision is null"));
-		if (facts->horizon == nullptr && facts->nhorizon != 0)
-			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("horizon of {} entries is null"),
-				 facts->nhorizon);
+		check_arguments(facts, out);
 		if (facts->other_row && !facts->row_exists)
 			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("another row holds the unique value but does not exist"));
 		Decider(*facts, *out).decide();
+	});
+}
+
+extern "C" MmrStatus
+mmr_unique_claim(const MmrConflictFacts *facts, const MmrVersion *holder,
+				 MmrConflictDecision *out, MmrError *err) noexcept
+{
+	return run_guarded(err, [&] {
+		check_arguments(facts, out);
+		Decider(*facts, *out).claim(holder);
 	});
 }
 

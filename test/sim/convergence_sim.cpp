@@ -8,13 +8,15 @@
  *	  mmr_clock_skew_decide and every tombstone collection by the real
  *	  mmr_tombstone_collectable.  After writes stop and the queues drain,
  *	  every node must hold the same rows and, after a round of heartbeats,
- *	  no tombstone.
+ *	  no tombstone and no unique value register.  Half the seeds give rows
+ *	  two UNIQUE columns besides the key, resolved by mmr_unique_claim.
  *
  *	  What the glue does is modelled as src/pg does it: a local write reads
  *	  the node's state (update and delete only existing rows, insert only
- *	  absent keys); a local delete stores or replaces the key's tombstone
- *	  (the trigger); an applied change carries its origin's commit time; a
- *	  tombstone stays when its key is inserted again, until collected.
+ *	  absent keys, unique values only when free); a local delete stores or
+ *	  replaces the key's tombstone (the trigger); an applied change carries
+ *	  its origin's commit time; a tombstone stays when its key is inserted
+ *	  again, until collected.
  *
  *	  mmr_sim concurrent N    random concurrent writes, clocks skewed and
  *	                          waited out: asserts convergence
@@ -23,6 +25,9 @@
  *	                          convergence and that no conflict is logged
  *	  mmr_sim nowait N        concurrent writes, skew without waits: reports
  *	                          how many seeds diverge (expected: some)
+ *	  mmr_sim unique_skip N   concurrent writes with UNIQUE columns resolved
+ *	                          by combine_unique (skip the loser): reports
+ *	                          how many seeds diverge
  *	  mmr_sim trace MODE SEED prints one seed's trace
  */
 #include <algorithm>
@@ -561,12 +566,12 @@ private:
 	/*
 	 * Unique value registers: for each unique column and value, the version
 	 * of the latest write known to have held it.  A change claims each of
-	 * its values like an UPDATE of that register (the real decision: seen,
-	 * or last_update_wins), whether or not it wins on its own key.  A row
-	 * whose value was claimed by a later write is deleted, with a tombstone
-	 * of its own version; a change that fails to claim a value is not stored
-	 * (the caller deletes its key).  The final rows are then those of a
-	 * replay of every write in commit-time order, on every node.
+	 * its values (mmr_unique_claim: seen, or last_update_wins), whether or
+	 * not it wins on its own key.  A row whose value was claimed by a later
+	 * write is deleted, with a tombstone of its own version; a change that
+	 * fails to claim a value is not stored (the caller deletes its key).
+	 * The final rows are then those of a replay of every write in commit
+	 * time order, on every node.
 	 */
 	bool unique_registers(Node &r, const Txn &txn, const Op &op, const Version &remote)
 	{
@@ -580,7 +585,7 @@ private:
 				continue;
 			auto		reg = r.registers.find({c, value});
 
-			if (reg == r.registers.end() || claims(txn, reg->second))
+			if (reg == r.registers.end() || claims(r, txn, op, reg->second))
 				r.registers[{c, value}] = remote;
 			else
 				claimed_all = false;
@@ -604,28 +609,21 @@ private:
 		return claimed_all;
 	}
 
-	/* Does the change take the register from holder? The real decision, as an UPDATE. */
-	bool claims(const Txn &txn, const Version &holder)
+	/* Does the change take the value from its register's holder (mmr_unique_claim)? */
+	bool claims(const Node &r, const Txn &txn, const Op &op, const Version &holder)
 	{
-		MmrConflictFacts f{};
+		MmrConflictFacts f = facts(r, txn, op);
+		MmrVersion	h = version_of(holder);
 		MmrConflictDecision d{};
 		MmrError	err{};
 
-		f.change = MMR_CHANGE_UPDATE;
-		f.row_exists = 1;
-		f.row = version_of(holder);
-		f.remote = version_of(Version{txn.origin, txn.time, 0});
-		f.horizon = txn.horizon.empty() ? nullptr : txn.horizon.data();
-		f.nhorizon = static_cast<uint32_t>(txn.horizon.size());
-		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
-				  static_cast<uint8_t>(MMR_RESOLVER_LAST_UPDATE_WINS));
-		if (mmr_conflict_decide(&f, &d, &err) != MMR_OK)
+		if (mmr_unique_claim(&f, &h, &d, &err) != MMR_OK)
 		{
-			failure_ = std::string("mmr_conflict_decide failed: ") + err.message;
+			failure_ = std::string("mmr_unique_claim failed: ") + err.message;
 			return false;
 		}
 		totals_.unique_conflicts += d.conflict != MMR_CONFLICT_NONE;
-		return d.action == MMR_ACTION_UPDATE;
+		return d.action == MMR_ACTION_DELETE_OTHER;
 	}
 
 	bool lost_a_value(const Node &r, const Row &row) const

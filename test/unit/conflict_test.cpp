@@ -657,3 +657,102 @@ TEST(ConflictNames, CustomAllowedForExactlyFiveTypes)
 }
 
 }							/* namespace */
+
+namespace
+{
+
+using namespace mmr_test;
+
+/* mmr_unique_claim: a change against the register of one of its unique values. */
+TEST(UniqueClaim, SeenOrLaterClaims)
+{
+	struct
+	{
+		const char *what;
+		MmrVersion	holder;
+		std::vector<MmrHorizonEntry> horizon;
+		bool		claimed;
+		bool		conflict;
+	}			cases[] = {
+		{"older holder", version(3, "n3", 100), {}, true, true},
+		{"newer holder", version(3, "n3", 300), {}, false, true},
+		{"newer holder the sender had seen", version(3, "n3", 300), {{3, 300}}, true, false},
+		{"the sender's own earlier write", version(2, "n2", 900), {}, true, false},
+		{"tie, holder name smaller", version(1, "n1", 200), {}, true, true},
+		{"tie, holder name greater", version(3, "n3", 200), {}, false, true},
+		{"unknown holder time", version(3, "n3", 900, 0, false), {}, true, false},
+	};
+
+	for (MmrChangeKind change : {MMR_CHANGE_INSERT, MMR_CHANGE_UPDATE})
+		for (const auto &c : cases)
+		{
+			Facts		facts(change);
+
+			facts.remote(version(2, "n2", 200));
+			facts.horizon = c.horizon;
+			facts.f.horizon = facts.horizon.empty() ? nullptr : facts.horizon.data();
+			facts.f.nhorizon = static_cast<uint32_t>(facts.horizon.size());
+			MmrConflictDecision d{};
+			MmrError	err{};
+
+			ASSERT_EQ(mmr_unique_claim(&facts.f, &c.holder, &d, &err), MMR_OK) << err.message;
+			EXPECT_EQ(d.action, c.claimed ? MMR_ACTION_DELETE_OTHER : MMR_ACTION_NOTHING) << c.what;
+			EXPECT_EQ(d.record_tombstone, c.claimed ? 1 : 0) << c.what;
+			if (!c.conflict)
+			{
+				EXPECT_EQ(d.conflict, MMR_CONFLICT_NONE) << c.what;
+				continue;
+			}
+			EXPECT_EQ(d.conflict, change == MMR_CHANGE_INSERT ? MMR_CONFLICT_INSERT_EXISTS
+					  : MMR_CONFLICT_UPDATE_EXISTS) << c.what;
+			EXPECT_EQ(d.resolution, c.claimed ? MMR_RESOLUTION_APPLY_REMOTE
+					  : MMR_RESOLUTION_KEEP_LOCAL) << c.what;
+		}
+}
+
+TEST(UniqueClaim, NoRegisterClaims)
+{
+	Facts		facts(MMR_CHANGE_INSERT);
+	MmrConflictDecision d{};
+
+	facts.remote(version(2, "n2", 200));
+	ASSERT_EQ(mmr_unique_claim(&facts.f, nullptr, &d, nullptr), MMR_OK);
+	EXPECT_EQ(d.conflict, MMR_CONFLICT_NONE);
+	EXPECT_EQ(d.action, MMR_ACTION_DELETE_OTHER);
+}
+
+TEST(UniqueClaim, ResolversAndBadInput)
+{
+	MmrVersion	newer = version(3, "n3", 300);
+	Facts		facts(MMR_CHANGE_UPDATE);
+	MmrConflictDecision d{};
+	MmrError	err{};
+
+	facts.remote(version(2, "n2", 200));
+	facts.resolver(MMR_CONFLICT_UPDATE_EXISTS, MMR_RESOLVER_APPLY_REMOTE);
+	ASSERT_EQ(mmr_unique_claim(&facts.f, &newer, &d, &err), MMR_OK);
+	EXPECT_EQ(d.action, MMR_ACTION_DELETE_OTHER);
+	EXPECT_EQ(d.resolver, MMR_RESOLVER_APPLY_REMOTE);
+
+	facts.resolver(MMR_CONFLICT_UPDATE_EXISTS, MMR_RESOLVER_CUSTOM);
+	ASSERT_EQ(mmr_unique_claim(&facts.f, &newer, &d, &err), MMR_OK);
+	EXPECT_EQ(d.action, MMR_ACTION_NOTHING);
+	EXPECT_EQ(d.resolver, MMR_RESOLVER_LAST_UPDATE_WINS);
+	EXPECT_EQ(d.call_custom, 0);
+
+	facts.resolver(MMR_CONFLICT_UPDATE_EXISTS, MMR_RESOLVER_ERROR);
+	ASSERT_EQ(mmr_unique_claim(&facts.f, &newer, &d, &err), MMR_OK);
+	EXPECT_EQ(d.action, MMR_ACTION_ERROR);
+	EXPECT_EQ(d.resolution, MMR_RESOLUTION_ERROR);
+
+	Facts		del(MMR_CHANGE_DELETE);
+
+	EXPECT_EQ(mmr_unique_claim(&del.f, &newer, &d, &err), MMR_ERR_INVALID_ARGUMENT);
+	EXPECT_STREQ(err.message, "only an insert or an update claims unique values");
+	EXPECT_EQ(mmr_unique_claim(nullptr, &newer, &d, &err), MMR_ERR_INVALID_ARGUMENT);
+	facts.f.nhorizon = 2;
+	facts.f.horizon = nullptr;
+	EXPECT_EQ(mmr_unique_claim(&facts.f, &newer, &d, &err), MMR_ERR_INVALID_ARGUMENT);
+}
+
+}							/* namespace */

@@ -430,6 +430,38 @@ int			mmr_conflict_combine_unique(MmrConflictDecision *decisions,
 										uint32_t n) MMR_NOEXCEPT;
 
 /*
+ * Unique value registers: the rule for unique keys other than the replica
+ * identity that converges (docs/conflicts.md, "Unique keys"; the rule of
+ * combine_unique above, which skips the losing change, does not).
+ *
+ * For each unique index and non-NULL value a node keeps the version of the
+ * latest write known to have held the value: its register (the version of
+ * the local row holding the value, when no register is stored).  A remote
+ * INSERT or UPDATE claims every non-NULL unique value of its new row,
+ * whatever mmr_conflict_decide said about its own key.  facts are the
+ * change's (remote, horizon, resolvers); holder is the register, NULL when
+ * there is none.  The decision:
+ *   - action DELETE_OTHER (claimed): the register becomes the change's
+ *     version; the other local row holding the value, if any, is deleted,
+ *     with a tombstone of THAT row's own version (record_tombstone);
+ *     conflict NONE when the change had seen the holder, otherwise
+ *     insert_exists / update_exists with resolution apply_remote;
+ *   - action NOTHING (not claimed, resolution keep_local): the change is not
+ *     stored; if mmr_conflict_decide had it INSERT or UPDATE its key, the
+ *     key's row is deleted instead and a tombstone of the change's version
+ *     recorded (the key's latest write lost its value: so it does on the
+ *     node that holds the winner);
+ *   - action ERROR under the error resolver.
+ * A custom resolver decides rows, not who holds a value: last_update_wins
+ * decides the claim then.  Registers are collected like tombstones
+ * (mmr_tombstone_collectable on the register's version).
+ */
+MmrStatus	mmr_unique_claim(const MmrConflictFacts *facts,
+							 const MmrVersion *holder,
+							 MmrConflictDecision *out,
+							 MmrError *err) MMR_NOEXCEPT;
+
+/*
  * Horizon message content: u8 version (1), u16 n, n x { u16 node_id,
  * i64 commit_time }, big-endian.  Encode follows the size convention;
  * decode returns the number of entries (<= cap written to out) or -1 with
