@@ -97,6 +97,16 @@ mmr_exec_begin(MmrApplyRelation *rel)
 	InitResultRelInfo(ex->relinfo, rel->localrel, 1, NULL, 0);
 	ExecOpenIndices(ex->relinfo, false);
 
+	/*
+	 * As PostgreSQL's apply worker does: listed there, the target is what
+	 * ExecGetTriggerResultRel finds for AFTER triggers, instead of opening
+	 * the table once more (a reference nobody closed: "relcache reference
+	 * leak" at every change).  It is not in es_result_relations, so
+	 * FreeExecutorState does not close it: the relation map owns it.
+	 */
+	ex->estate->es_opened_result_relations =
+		lappend(ex->estate->es_opened_result_relations, ex->relinfo);
+
 	AfterTriggerBeginQuery();
 	return ex;
 }
