@@ -195,6 +195,7 @@ public:
 	const std::string &failure() const { return failure_; }
 	const std::vector<std::string> &log() const { return log_; }
 	const Totals &totals() const { return totals_; }
+	bool unique() const { return unique_; }
 
 private:
 	int pick(int lo, int hi)
@@ -826,6 +827,8 @@ int
 run_seeds(Mode mode, long nseeds)
 {
 	Totals		all;
+	long		unique_seeds = 0;
+	long		unique_diverged = 0;
 	long		first_failure = -1;
 	std::string first_reason;
 
@@ -836,6 +839,8 @@ run_seeds(Mode mode, long nseeds)
 		const Totals &t = sim.totals();
 
 		all.seeds++;
+		unique_seeds += sim.unique();
+		unique_diverged += sim.unique() && !ok;
 		all.operations += t.operations;
 		all.conflicts += t.conflicts;
 		all.ties += t.ties;
@@ -876,8 +881,10 @@ run_seeds(Mode mode, long nseeds)
 		 * Not asserted: without the wait last_update_wins cannot converge, and
 		 * skipping a change that loses a unique value does not either.
 		 */
-		std::printf("%s: %ld of %ld seeds diverged (first: seed %ld)\n", name, all.diverged,
-					all.seeds, first_failure);
+		std::printf("%s: %ld of %ld seeds diverged (key only: %ld of %ld, with UNIQUE "
+					"columns: %ld of %ld; first: seed %ld)\n", name, all.diverged, all.seeds,
+					all.diverged - unique_diverged, all.seeds - unique_seeds, unique_diverged,
+					unique_seeds, first_failure);
 		return 0;
 	}
 	if (first_failure >= 0)
