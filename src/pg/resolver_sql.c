@@ -32,17 +32,18 @@
 
 /*
  * row_datum turns a row of rel into a composite Datum of rel's row type.
- * heap_copy_tuple_as_datum (through ExecFetchSlotHeapTupleDatum) also
- * inlines TOASTed values, as composite Datums require.
+ * heap_copy_tuple_as_datum labels it with rel's descriptor (type and
+ * version) and inlines TOASTed values, as composite Datums require.
  */
 static Datum
-row_datum(TupleTableSlot *slot, Oid rowtype)
+row_datum(Relation rel, TupleTableSlot *slot)
 {
-	Datum		d = ExecFetchSlotHeapTupleDatum(slot);
-	HeapTupleHeader td = DatumGetHeapTupleHeader(d);
+	bool		should_free;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	Datum		d = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
 
-	HeapTupleHeaderSetTypeId(td, rowtype);
-	HeapTupleHeaderSetTypMod(td, -1);
+	if (should_free)
+		heap_freetuple(tuple);
 	return d;
 }
 
@@ -93,9 +94,9 @@ mmr_call_custom_resolver(Relation rel, Oid funcid, TupleTableSlot *local,
 	fmgr_info(funcid, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 3, InvalidOid, NULL, NULL);
 	fcinfo->args[0].isnull = local == NULL;
-	fcinfo->args[0].value = local ? row_datum(local, rowtype) : (Datum) 0;
+	fcinfo->args[0].value = local ? row_datum(rel, local) : (Datum) 0;
 	fcinfo->args[1].isnull = false;
-	fcinfo->args[1].value = row_datum(remote, rowtype);
+	fcinfo->args[1].value = row_datum(rel, remote);
 	fcinfo->args[2].isnull = false;
 	fcinfo->args[2].value = CStringGetTextDatum(conflict_type);
 
