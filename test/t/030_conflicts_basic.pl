@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MmrTest;
+use MmrConflictTest;
 
 my $a = mmr_node('a');
 my $b = mmr_node('b');
@@ -21,77 +22,22 @@ $a->safe_psql('postgres', $schema);
 $b->safe_psql('postgres', $schema);
 mmr_two_node_group($a, $b);
 
-sub sql
-{
-	my ($node, $sql) = @_;
-	return $node->safe_psql('postgres', $sql);
-}
-
-# Both nodes stop applying: what each writes now is concurrent with the other.
-sub pause_both
-{
-	sql($_, 'SELECT mmr.apply_pause()') for ($a, $b);
-	for my $node ($a, $b)
-	{
-		mmr_wait_until($node,
-			"SELECT count(*) = 1 FROM mmr.replication_status WHERE state = 'paused'");
-	}
-}
-
-sub resume_and_settle
-{
-	sql($_, 'SELECT mmr.apply_resume()') for ($a, $b);
-	mmr_wait_caught_up($a);
-	mmr_wait_caught_up($b);
-}
-
 sub rows
 {
 	my ($node) = @_;
-	return sql($node, q{SELECT coalesce(string_agg(format('%s,%s,%s', id, u, v), ' ' ORDER BY id), '') FROM t});
+	return ct_sql($node, q{SELECT coalesce(string_agg(format('%s,%s,%s', id, u, v), ' ' ORDER BY id), '') FROM t});
 }
 
-# The conflicts logged since conflict_id > $after, one line each.
-sub conflicts_since
-{
-	my ($node, $after) = @_;
-	return sql($node, qq{
-		SELECT coalesce(string_agg(format('%s %s %s %s %s<-%s key=%s local=%s resolved=%s',
-		                                  relation, conflict_type, resolution, resolver,
-		                                  local_node, remote_node, key,
-		                                  local_row ->> 'v', resolved_row ->> 'v'),
-		                           E'\\n' ORDER BY conflict_id), '')
-		  FROM mmr.conflict_log WHERE conflict_id > $after});
-}
-
-sub last_conflict_id
-{
-	my ($node) = @_;
-	return sql($node, 'SELECT coalesce(max(conflict_id), 0) FROM mmr.conflict_history');
-}
-
-# Runs one concurrent round: $on_a on a, then $on_b on b (later, so b's
-# commit time is the greater), then resumes; returns the conflicts each
-# node logged.
 sub round
 {
-	my ($on_a, $on_b) = @_;
-	my ($ca, $cb) = (last_conflict_id($a), last_conflict_id($b));
-	pause_both();
-	sql($a, $on_a);
-	sql($b, $on_b);
-	resume_and_settle();
-	return (conflicts_since($a, $ca), conflicts_since($b, $cb));
+	return ct_round($a, $b, 't', @_);
 }
 
 sub streaming_both
 {
 	my ($what) = @_;
-	for my $node ($a, $b)
-	{
-		is(sql($node, q{SELECT state || ' ' || coalesce(last_error, '-') FROM mmr.replication_status}),
-			'streaming -', "$what: apply on " . $node->name . ' streams without error');
-	}
+	is(ct_status($_), 'streaming -', "$what: apply on " . $_->name . ' streams without error')
+	  for ($a, $b);
 }
 
 # insert/insert on the primary key: b's row is later and wins on both.
@@ -99,9 +45,9 @@ my ($la, $lb) = round(q{INSERT INTO t VALUES (1, 'a1', 'from a')},
 	q{INSERT INTO t VALUES (1, 'b1', 'from b')});
 is(rows($a), '1,b1,from b', 'insert/insert on the key: a has b\'s row');
 is(rows($b), rows($a), 'insert/insert on the key: both nodes alike');
-is($la, 'public.t insert_exists apply_remote last_update_wins a<-b key={"id": 1} local=from a resolved=from b',
+is($la, 'insert_exists apply_remote last_update_wins a<-b key={"id": 1} local=from a resolved=from b',
 	'a logged insert_exists, apply_remote');
-is($lb, 'public.t insert_exists keep_local last_update_wins b<-a key={"id": 1} local=from b resolved=from b',
+is($lb, 'insert_exists keep_local last_update_wins b<-a key={"id": 1} local=from b resolved=from b',
 	'b logged insert_exists, keep_local');
 streaming_both('insert/insert on the key');
 
@@ -111,85 +57,85 @@ streaming_both('insert/insert on the key');
 	q{INSERT INTO t VALUES (3, 'dup', 'from b')});
 is(rows($a), '1,b1,from b 3,dup,from b', 'insert/insert on a unique column: the later row stays');
 is(rows($b), rows($a), 'insert/insert on a unique column: both nodes alike');
-is($la, 'public.t insert_exists apply_remote last_update_wins a<-b key={"u": "dup"} local=from a resolved=from b',
+is($la, 'insert_exists apply_remote last_update_wins a<-b key={"u": "dup"} local=from a resolved=from b',
 	'a logged insert_exists on u, apply_remote (its row deleted)');
-is($lb, 'public.t insert_exists keep_local last_update_wins b<-a key={"u": "dup"} local=from b resolved=from b',
+is($lb, 'insert_exists keep_local last_update_wins b<-a key={"u": "dup"} local=from b resolved=from b',
 	'b logged insert_exists on u, keep_local');
 streaming_both('insert/insert on a unique column');
 
 # The log row of a's side carries both rows and both commit times.
-is( sql($a, q{SELECT local_row ->> 'id', remote_row ->> 'id', resolved_row ->> 'id',
+is( ct_sql($a, q{SELECT local_row ->> 'id', remote_row ->> 'id', resolved_row ->> 'id',
                   local_commit_ts < remote_commit_ts, remote_commit_lsn IS NOT NULL
              FROM mmr.conflict_log WHERE key = '{"u": "dup"}'}),
 	'2|3|3|t|t', 'the log row has the rows, the commit times and the LSN');
 
 # update/update: b's later update wins on both.
-sql($a, q{INSERT INTO t VALUES (10, 'x10', 'orig')});
+ct_sql($a, q{INSERT INTO t VALUES (10, 'x10', 'orig')});
 mmr_wait_caught_up($a);
 ($la, $lb) = round(q{UPDATE t SET v = 'a' WHERE id = 10},
 	q{UPDATE t SET v = 'b' WHERE id = 10});
-is(sql($a, 'SELECT v FROM t WHERE id = 10'), 'b', 'update/update: the later update wins on a');
-is(sql($b, 'SELECT v FROM t WHERE id = 10'), 'b', 'update/update: and on b');
-is($la, 'public.t update_origin_differs apply_remote last_update_wins a<-b key={"id": 10} local=a resolved=b',
+is(ct_sql($a, 'SELECT v FROM t WHERE id = 10'), 'b', 'update/update: the later update wins on a');
+is(ct_sql($b, 'SELECT v FROM t WHERE id = 10'), 'b', 'update/update: and on b');
+is($la, 'update_origin_differs apply_remote last_update_wins a<-b key={"id": 10} local=a resolved=b',
 	'a logged update_origin_differs, apply_remote');
-is($lb, 'public.t update_origin_differs keep_local last_update_wins b<-a key={"id": 10} local=b resolved=b',
+is($lb, 'update_origin_differs keep_local last_update_wins b<-a key={"id": 10} local=b resolved=b',
 	'b logged update_origin_differs, keep_local');
 
 # update then a later delete: the delete wins, the row is gone everywhere.
-sql($a, q{INSERT INTO t VALUES (20, 'x20', 'orig')});
+ct_sql($a, q{INSERT INTO t VALUES (20, 'x20', 'orig')});
 mmr_wait_caught_up($a);
 ($la, $lb) = round(q{UPDATE t SET v = 'a' WHERE id = 20}, q{DELETE FROM t WHERE id = 20});
-is(sql($a, 'SELECT count(*) FROM t WHERE id = 20') . sql($b, 'SELECT count(*) FROM t WHERE id = 20'),
+is(ct_sql($a, 'SELECT count(*) FROM t WHERE id = 20') . ct_sql($b, 'SELECT count(*) FROM t WHERE id = 20'),
 	'00', 'update then later delete: the row is gone on both');
-is($la, 'public.t delete_origin_differs apply_remote last_update_wins a<-b key={"id": 20} local=a resolved=',
+is($la, 'delete_origin_differs apply_remote last_update_wins a<-b key={"id": 20} local=a resolved=',
 	'a logged delete_origin_differs, apply_remote');
-is($lb, 'public.t update_deleted skip last_update_wins b<-a key={"id": 20} local= resolved=',
+is($lb, 'update_deleted skip last_update_wins b<-a key={"id": 20} local= resolved=',
 	'b logged update_deleted, skip (its later delete stands)');
 
 # delete then a later update: the update wins and brings the row back.
-sql($a, q{INSERT INTO t VALUES (21, 'x21', 'orig')});
+ct_sql($a, q{INSERT INTO t VALUES (21, 'x21', 'orig')});
 mmr_wait_caught_up($a);
 ($la, $lb) = round(q{DELETE FROM t WHERE id = 21}, q{UPDATE t SET v = 'b' WHERE id = 21});
-is(sql($a, 'SELECT v FROM t WHERE id = 21'), 'b', 'delete then later update: the row is back on a');
-is(sql($b, 'SELECT v FROM t WHERE id = 21'), 'b', 'delete then later update: b kept it');
-is($la, 'public.t update_deleted apply_remote last_update_wins a<-b key={"id": 21} local= resolved=b',
+is(ct_sql($a, 'SELECT v FROM t WHERE id = 21'), 'b', 'delete then later update: the row is back on a');
+is(ct_sql($b, 'SELECT v FROM t WHERE id = 21'), 'b', 'delete then later update: b kept it');
+is($la, 'update_deleted apply_remote last_update_wins a<-b key={"id": 21} local= resolved=b',
 	'a logged update_deleted, apply_remote');
-is($lb, 'public.t delete_origin_differs keep_local last_update_wins b<-a key={"id": 21} local=b resolved=b',
+is($lb, 'delete_origin_differs keep_local last_update_wins b<-a key={"id": 21} local=b resolved=b',
 	'b logged delete_origin_differs, keep_local');
 
 # delete/delete: nothing left to delete on either side.
-sql($a, q{INSERT INTO t VALUES (30, 'x30', 'orig')});
+ct_sql($a, q{INSERT INTO t VALUES (30, 'x30', 'orig')});
 mmr_wait_caught_up($a);
 ($la, $lb) = round(q{DELETE FROM t WHERE id = 30}, q{DELETE FROM t WHERE id = 30});
-is(sql($a, 'SELECT count(*) FROM t WHERE id = 30') . sql($b, 'SELECT count(*) FROM t WHERE id = 30'),
+is(ct_sql($a, 'SELECT count(*) FROM t WHERE id = 30') . ct_sql($b, 'SELECT count(*) FROM t WHERE id = 30'),
 	'00', 'delete/delete: the row is gone on both');
-is($la, 'public.t delete_missing skip last_update_wins a<-b key={"id": 30} local= resolved=',
+is($la, 'delete_missing skip last_update_wins a<-b key={"id": 30} local= resolved=',
 	'a logged delete_missing, skip');
-is($lb, 'public.t delete_missing skip last_update_wins b<-a key={"id": 30} local= resolved=',
+is($lb, 'delete_missing skip last_update_wins b<-a key={"id": 30} local= resolved=',
 	'b logged delete_missing, skip');
 streaming_both('after every conflict type');
 is(rows($b), rows($a), 'both nodes have the same rows in the end');
 
 # Sequential updates from both nodes, each after seeing the other's: no
 # conflict at all, whatever the origin of the row.
-my ($ca, $cb) = (last_conflict_id($a), last_conflict_id($b));
-sql($a, q{INSERT INTO t VALUES (40, 'x40', 'a1')});
+my ($ca, $cb) = (ct_last_conflict_id($a), ct_last_conflict_id($b));
+ct_sql($a, q{INSERT INTO t VALUES (40, 'x40', 'a1')});
 mmr_wait_caught_up($a);
-sql($b, q{UPDATE t SET v = 'b1' WHERE id = 40});
+ct_sql($b, q{UPDATE t SET v = 'b1' WHERE id = 40});
 mmr_wait_caught_up($b);
-sql($a, q{UPDATE t SET v = 'a2' WHERE id = 40});
+ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 40});
 mmr_wait_caught_up($a);
-sql($b, q{DELETE FROM t WHERE id = 40});
+ct_sql($b, q{DELETE FROM t WHERE id = 40});
 mmr_wait_caught_up($b);
-is(conflicts_since($a, $ca) . conflicts_since($b, $cb), '',
+is(ct_conflicts_since($a, $ca, 't') . ct_conflicts_since($b, $cb, 't'), '',
 	'sequential updates and a delete from both nodes log no conflict');
-is(sql($a, 'SELECT count(*) FROM t WHERE id = 40') . sql($b, 'SELECT count(*) FROM t WHERE id = 40'),
+is(ct_sql($a, 'SELECT count(*) FROM t WHERE id = 40') . ct_sql($b, 'SELECT count(*) FROM t WHERE id = 40'),
 	'00', 'and end alike');
 
 # The per-peer count matches the log.
 for my $node ($a, $b)
 {
-	is( sql($node, q{SELECT (SELECT conflicts FROM mmr.replication_status) =
+	is( ct_sql($node, q{SELECT (SELECT conflicts FROM mmr.replication_status) =
 	                      (SELECT count(*) FROM mmr.conflict_history WHERE relation = 'public.t')}),
 		't', 'replication_status.conflicts on ' . $node->name . ' counts the logged conflicts');
 }
