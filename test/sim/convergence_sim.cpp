@@ -101,6 +101,7 @@ struct Node
 	std::map<int, Version> tombstones;
 	std::map<std::pair<int, int>, Version> registers;	/* (column, value) -> holder */
 	std::map<int32_t, int64_t> applied;	/* origin -> latest applied commit time */
+	std::deque<std::vector<MmrHorizonEntry>> past_horizons;	/* before the last applies */
 	std::map<int32_t, std::vector<MmrHorizonEntry>> peer_horizons;
 };
 
@@ -251,6 +252,14 @@ private:
 		txn.origin = n.id;
 		txn.time = commit_time(n);
 		txn.horizon = horizon_of(n);
+		/*
+		 * The glue logs the horizon at the transaction's first write: remote
+		 * transactions applied after it, which the transaction may still see,
+		 * are missing from it.  A horizon may say less, never more.
+		 */
+		if (mode_ != Mode::CAUSAL && !n.past_horizons.empty() && pick(0, 3) == 0)
+			txn.horizon = n.past_horizons[static_cast<size_t>(
+				pick(0, static_cast<int>(n.past_horizons.size()) - 1))];
 		txn.heartbeat = false;
 		int			nops = pick(1, 3);
 
@@ -375,6 +384,9 @@ private:
 		}
 		for (size_t i = 0; i < txn.ops.size() && failure_.empty(); i++)
 			apply(r, txn, txn.ops[i], Version{txn.origin, txn.time, static_cast<int>(i)});
+		r.past_horizons.push_front(horizon_of(r));
+		if (r.past_horizons.size() > 2)
+			r.past_horizons.pop_back();
 		r.applied[from] = txn.time;
 	}
 
