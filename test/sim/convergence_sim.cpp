@@ -29,6 +29,7 @@
  *	                          by combine_unique (skip the loser): reports
  *	                          how many seeds diverge
  *	  mmr_sim trace MODE SEED prints one seed's trace
+ *	  mmr_sim scenarios       scripted cases (issue 6's causality cases)
  */
 #include <algorithm>
 #include <cstdint>
@@ -36,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -160,6 +162,75 @@ public:
 		}
 	}
 
+	/*
+	 * A scripted run (scenarios): nodes n1..nN with these clock offsets in
+	 * seconds, microsecond clocks, skew handled as in mode.
+	 */
+	Sim(Mode mode, const std::vector<int> &offsets, bool unique)
+		: mode_(mode), rng_(0), tracing_(true), scripted_(true)
+	{
+		nnodes_ = static_cast<int>(offsets.size());
+		unique_ = unique;
+		for (int i = 0; i < nnodes_; i++)
+		{
+			Node		node;
+
+			node.id = i + 1;
+			node.name = "n" + std::to_string(i + 1);
+			node.offset = offsets[static_cast<size_t>(i)] * kSecond;
+			node.last_commit = 0;
+			nodes_.push_back(node);
+		}
+		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
+		global_ = 1000 * kSecond;
+		bool		waits = mode_ != Mode::CAUSAL && mode_ != Mode::NOWAIT;
+
+		max_skew_ = waits ? 5 * kSecond : 0;
+		action_ = waits ? MMR_SKEW_ACTION_WAIT : MMR_SKEW_ACTION_WARN;
+	}
+
+	/* One local statement on node id, as its own transaction; u: the first UNIQUE column. */
+	void write(int32_t id, MmrChangeKind kind, int key, int u = -1)
+	{
+		Node	   &n = node(id);
+		Txn			txn = begin_local(n);
+		Op			op;
+
+		op.kind = kind;
+		op.key = key;
+		if (kind != MMR_CHANGE_DELETE)
+			op.row = Row{++next_value_, {u, -1}, Version{n.id, txn.time, 0}};
+		if ((n.rows.count(key) != 0) != (kind != MMR_CHANGE_INSERT))
+			failure_ = "scenario: " + n.name + " cannot " + kind_name(kind) + " k" +
+				std::to_string(key);
+		local_op(n, txn, op);
+		send(n, txn);
+		global_ += kSecond;
+	}
+
+	/* Delivers everything queued from one node to another. */
+	void send_to(int32_t from, int32_t to)
+	{
+		while (!link(from, to).empty() && failure_.empty())
+			deliver(from, to);
+	}
+
+	/* Delivers everything, then checks contents and tombstone collection. */
+	bool settle()
+	{
+		for (int32_t from = 1; from <= nnodes_; from++)
+			for (int32_t to = 1; to <= nnodes_; to++)
+				if (from != to)
+					send_to(from, to);
+		if (failure_.empty())
+			check_converged();
+		if (failure_.empty())
+			check_collected();
+		return failure_.empty();
+	}
+
+	std::string contents_of(int32_t id) const { return contents(nodes_[static_cast<size_t>(id - 1)]); }
+
 	/* Runs the seed; returns false (with the reason in failure_) if it diverged. */
 	bool run()
 	{
@@ -245,7 +316,7 @@ private:
 		return h;
 	}
 
-	void local_txn(Node &n)
+	Txn begin_local(Node &n)
 	{
 		Txn			txn;
 
@@ -257,10 +328,16 @@ private:
 		 * transactions applied after it, which the transaction may still see,
 		 * are missing from it.  A horizon may say less, never more.
 		 */
-		if (mode_ != Mode::CAUSAL && !n.past_horizons.empty() && pick(0, 3) == 0)
+		if (mode_ != Mode::CAUSAL && !scripted_ && !n.past_horizons.empty() && pick(0, 3) == 0)
 			txn.horizon = n.past_horizons[static_cast<size_t>(
 				pick(0, static_cast<int>(n.past_horizons.size()) - 1))];
 		txn.heartbeat = false;
+		return txn;
+	}
+
+	void local_txn(Node &n)
+	{
+		Txn			txn = begin_local(n);
 		int			nops = pick(1, 3);
 
 		for (int i = 0; i < nops; i++)
@@ -274,26 +351,34 @@ private:
 				op.kind = MMR_CHANGE_INSERT;
 			else
 				op.kind = pick(0, 4) < 3 ? MMR_CHANGE_UPDATE : MMR_CHANGE_DELETE;
-			if (op.kind == MMR_CHANGE_DELETE)
-			{
-				n.rows.erase(op.key);
-				n.tombstones[op.key] = Version{n.id, txn.time, i};	/* the trigger */
-			}
-			else
-			{
+			if (op.kind != MMR_CHANGE_DELETE)
 				op.row = new_row(n, op.key, Version{n.id, txn.time, i});
-				n.rows[op.key] = op.row;
-				/* a local write has seen every holder of its values here */
-				for (int c = 0; c < kUniqueColumns; c++)
-					if (op.row.unique[c] >= 0)
-						n.registers[{c, op.row.unique[c]}] = op.row.version;
-			}
-			txn.ops.push_back(op);
-			totals_.operations++;
-			trace("%s: local %s %s at %lld", n.name.c_str(), kind_name(op.kind),
-				  describe(op).c_str(), static_cast<long long>(txn.time));
+			local_op(n, txn, op);
 		}
 		send(n, txn);
+	}
+
+	void local_op(Node &n, Txn &txn, const Op &op)
+	{
+		int			seq = static_cast<int>(txn.ops.size());
+
+		if (op.kind == MMR_CHANGE_DELETE)
+		{
+			n.rows.erase(op.key);
+			n.tombstones[op.key] = Version{n.id, txn.time, seq};	/* the trigger */
+		}
+		else
+		{
+			n.rows[op.key] = op.row;
+			/* a local write has seen every holder of its values here */
+			for (int c = 0; c < kUniqueColumns; c++)
+				if (op.row.unique[c] >= 0)
+					n.registers[{c, op.row.unique[c]}] = op.row.version;
+		}
+		txn.ops.push_back(op);
+		totals_.operations++;
+		trace("%s: local %s %s at %lld", n.name.c_str(), kind_name(op.kind),
+			  describe(op).c_str(), static_cast<long long>(txn.time));
 	}
 
 	/*
@@ -797,6 +882,7 @@ private:
 	int			nnodes_ = 0;
 	int64_t		unit_ = 1;
 	bool		unique_ = false;
+	bool		scripted_ = false;
 	int64_t		max_skew_ = 0;
 	int			action_ = MMR_SKEW_ACTION_WARN;
 	int64_t		global_ = 0;
@@ -910,6 +996,125 @@ run_seeds(Mode mode, long nseeds)
 	return 0;
 }
 
+/*
+ * Scripted cases from issue 6 and docs/conflicts.md, each on nodes n1..nN
+ * whose writes are one second apart: the expected rows (values count the
+ * writes from 1) and, where it is part of the claim, the number of
+ * conflicts logged.
+ */
+struct Scenario
+{
+	const char *name;
+	Mode		mode;			/* CAUSAL and NOWAIT: no waits */
+	std::vector<int> offsets;	/* clock offsets in seconds */
+	bool		unique;
+	std::function<void(Sim &)> script;
+	const char *rows;			/* every node's rows at the end */
+	long		conflicts;		/* -1: not checked */
+	bool		converges;
+};
+
+int
+run_scenarios()
+{
+	const MmrChangeKind I = MMR_CHANGE_INSERT, U = MMR_CHANGE_UPDATE, D = MMR_CHANGE_DELETE;
+	auto		everywhere = [](Sim &sim, int32_t from, int n) {
+		for (int32_t to = 1; to <= n; to++)
+			if (to != from)
+				sim.send_to(from, to);
+	};
+	const std::vector<Scenario> scenarios = {
+		{"causal chain n1 -> n2 -> n1 logs no conflict", Mode::CAUSAL, {0, 0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(2, U, 0); everywhere(sim, 2, 3);
+			 sim.write(1, U, 0);
+		 }, "{ k0=3 }", 0, true},
+		{"the same with n2's clock 10 s behind, no waits", Mode::CAUSAL, {0, -10, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(2, U, 0); everywhere(sim, 2, 3);
+			 sim.write(1, U, 0);
+		 }, "{ k0=3 }", 0, true},
+		{"an UPDATE reaches n3 before its INSERT, through n2", Mode::CONCURRENT, {0, 0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); sim.send_to(1, 2);
+			 sim.write(2, U, 0); sim.send_to(2, 3);
+		 }, "{ k0=2 }", -1, true},
+		{"a DELETE reaches n3 before its INSERT: the late INSERT does not resurrect the row",
+		 Mode::CONCURRENT, {0, 0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); sim.send_to(1, 2);
+			 sim.write(2, D, 0); sim.send_to(2, 3);
+		 }, "{ }", -1, true},
+		{"UPDATE on n1 against a later DELETE on n2: deleted everywhere", Mode::CONCURRENT,
+		 {0, 0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(1, U, 0);
+			 sim.write(2, D, 0);
+		 }, "{ }", -1, true},
+		{"DELETE on n2 against a later UPDATE on n1: the row comes back everywhere",
+		 Mode::CONCURRENT, {0, 0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(2, D, 0);
+			 sim.write(1, U, 0);
+		 }, "{ k0=2 }", -1, true},
+		{"INSERT/INSERT of one key: the later wins", Mode::CONCURRENT, {0, 0}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0);
+			 sim.write(2, I, 0);
+		 }, "{ k0=2 }", 2, true},
+		{"equal commit times: the greater node name wins", Mode::CONCURRENT, {0, -1}, false,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0);
+			 sim.write(2, I, 0);
+		 }, "{ k0=2 }", 2, true},
+		{"UNIQUE: an UPDATE takes u=5, a later INSERT takes it too (registers)",
+		 Mode::CONCURRENT, {0, 0}, true,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 1); everywhere(sim, 1, 2);
+			 sim.write(1, U, 1, 5);
+			 sim.write(2, I, 2, 5);
+		 }, "{ k2=3 }", -1, true},
+		{"UNIQUE: the same with combine_unique's skip rule DIVERGES (docs/conflicts.md)",
+		 Mode::UNIQUE_SKIP, {0, 0}, true,
+		 [&](Sim &sim) {
+			 sim.write(1, I, 1); everywhere(sim, 1, 2);
+			 sim.write(1, U, 1, 5);
+			 sim.write(2, I, 2, 5);
+		 }, nullptr, -1, false},
+	};
+	int			failed = 0;
+
+	for (const Scenario &sc : scenarios)
+	{
+		Sim			sim(sc.mode, sc.offsets, sc.unique);
+
+		sc.script(sim);
+		bool		converged = sim.settle();
+		std::string rows = sim.contents_of(1);
+		bool		ok = converged == sc.converges;
+
+		if (ok && sc.rows != nullptr)
+			ok = rows.substr(rows.find('{')) == sc.rows;
+		if (ok && sc.conflicts >= 0)
+			ok = sim.totals().conflicts + sim.totals().unique_conflicts == sc.conflicts;
+		std::printf("%s: %s (%s, %ld conflicts)\n", ok ? "ok" : "FAILED", sc.name,
+					converged ? rows.c_str() : sim.failure().c_str(),
+					sim.totals().conflicts + sim.totals().unique_conflicts);
+		if (!ok)
+		{
+			failed++;
+			for (const auto &line : sim.log())
+				std::printf("  %s\n", line.c_str());
+		}
+	}
+	std::printf("%zu scenarios, %d failed\n", scenarios.size(), failed);
+	return failed == 0 ? 0 : 1;
+}
+
 }							/* namespace */
 
 int
@@ -922,9 +1127,12 @@ main(int argc, char **argv)
 		print_trace(mode, std::strtoull(argv[3], nullptr, 10));
 		return 0;
 	}
+	if (argc == 2 && std::strcmp(argv[1], "scenarios") == 0)
+		return run_scenarios();
 	if (argc == 3 && parse_mode(argv[1], &mode))
 		return run_seeds(mode, std::strtol(argv[2], nullptr, 10));
-	std::fprintf(stderr, "usage: mmr_sim concurrent|causal|nowait|unique_skip SEEDS\n"
+	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
+				 "       mmr_sim concurrent|causal|nowait|unique_skip SEEDS\n"
 				 "       mmr_sim trace concurrent|causal|nowait|unique_skip SEED\n");
 	return 2;
 }
