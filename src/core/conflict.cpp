@@ -127,11 +127,12 @@ seen(const MmrConflictFacts &f, const MmrVersion &local) noexcept
 {
 	if (!local.time_known)
 		return true;
-	if (local.origin_node != MMR_NODE_UNKNOWN && local.origin_node == f.remote.origin_node)
+	if (local.origin_node == MMR_NODE_UNKNOWN)
+		return false;
+	if (local.origin_node == f.remote.origin_node)
 		return true;
 	for (uint32_t i = 0; i < f.nhorizon; i++)
-		if (f.horizon[i].node_id == local.origin_node &&
-			local.origin_node != MMR_NODE_UNKNOWN)
+		if (f.horizon[i].node_id == local.origin_node)
 			return f.horizon[i].commit_time >= local.commit_time;
 	return false;
 }
