@@ -186,6 +186,69 @@ CREATE VIEW mmr.replication_status AS
      ORDER BY p.node_name;
 
 /*
+ * Conflicts: catalog caches, resolver settings, delete tombstones (the
+ * catalog engineer's block; docs/conflicts.md).
+ */
+
+-- Backends cache mmr.node, mmr.local_node and mmr.conflict_resolver: a row
+-- change invalidates the catalog's relcache entry, which every backend sees
+-- at commit.  ENABLE ALWAYS: changes applied from peers count too.
+CREATE FUNCTION mmr.catalog_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_catalog_changed';
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.node
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.local_node
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.conflict_resolver
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+ALTER TABLE mmr.node ENABLE ALWAYS TRIGGER catalog_changed;
+ALTER TABLE mmr.local_node ENABLE ALWAYS TRIGGER catalog_changed;
+ALTER TABLE mmr.conflict_resolver ENABLE ALWAYS TRIGGER catalog_changed;
+
+-- Resolver settings (replicated through mmr.conflict_resolver and mmr.node).
+CREATE FUNCTION mmr.set_conflict_resolver(relation regclass, resolver text,
+                                          conflict_type text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_conflict_resolver';
+
+CREATE FUNCTION mmr.set_conflict_resolver_function(relation regclass,
+                                                   resolver_function regprocedure,
+                                                   conflict_type text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_conflict_resolver_function';
+
+CREATE FUNCTION mmr.set_node_priority(node_name text, priority integer)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_set_node_priority';
+
+-- Delete tombstones (local): one row per deleted key of a replicated table.
+-- The row's xmin gives the delete's origin and commit time (commit_ts);
+-- key is the text form of the table's key columns, compared bytewise.
+CREATE TABLE mmr.tombstone (
+    relation  oid NOT NULL,
+    key       text COLLATE "C" NOT NULL,
+    PRIMARY KEY (relation, key)
+);
+
+-- Records local deletes; installed on every replicated table with a key.
+CREATE FUNCTION mmr.tombstone_trigger() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_tombstone_trigger';
+
+-- Installs that trigger on tables created (or given a key) while in a group.
+CREATE FUNCTION mmr.tombstone_new_tables() RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_tombstone_new_tables';
+CREATE EVENT TRIGGER mmr_tombstone_new_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    EXECUTE FUNCTION mmr.tombstone_new_tables();
+ALTER EVENT TRIGGER mmr_tombstone_new_tables ENABLE ALWAYS;
+
+/*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary
  * and this node's name; the conflict log holds row data and is not public.

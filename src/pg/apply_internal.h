@@ -2,9 +2,11 @@
  *
  * apply_internal.h
  *	  Declarations shared by the files of the apply worker: the stream loop
- *	  (apply_worker.c), the message handlers (apply_handlers.c), the
- *	  relation map (apply_relmap.c) and the flush tracking
- *	  (apply_progress.c).  Nothing outside the apply worker includes this.
+ *	  (apply_worker.c), dispatch and transaction framing (apply_handlers.c),
+ *	  locate and act (apply_exec.c), gather, decide and carry out
+ *	  (apply_conflict.c), the conflict log (conflict_log.c), the relation
+ *	  map (apply_relmap.c) and the flush tracking (apply_progress.c).
+ *	  Nothing outside the apply worker includes this.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,8 +15,12 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "storage/lockdefs.h"
 #include "utils/palloc.h"
 
+#include "apply_relmap.h"
 #include "mmr_core.h"
 #include "shmem.h"
 
@@ -35,14 +41,75 @@ typedef struct MmrApplyErrorContext
 	XLogRecPtr	final_lsn;		/* commit LSN of the remote transaction */
 } MmrApplyErrorContext;
 
+/* The remote transaction being applied (apply_handlers.c). */
+typedef struct MmrRemoteXact
+{
+	bool		active;			/* between BEGIN and COMMIT */
+	uint64		seq;			/* counts remote transactions of the worker */
+	TransactionId xid;
+	XLogRecPtr	final_lsn;
+	TimestampTz commit_time;
+	uint64		nchanges;		/* changes applied so far */
+	uint64		nconflicts;		/* counted in the slot at commit */
+	bool		changed_node_catalog;	/* mmr.node: wake the manager */
+	int			nhorizon;		/* the sender's horizon for the next change;
+								 * 0: unknown */
+	MmrHorizonEntry horizon[MMR_MAX_HORIZON];
+} MmrRemoteXact;
+
+/* Executor state of one change of one table (apply_exec.c). */
+typedef struct MmrApplyExec
+{
+	MmrApplyRelation *rel;
+	EState	   *estate;
+	ResultRelInfo *relinfo;
+} MmrApplyExec;
+
+/* Local rows that hold a unique value of a remote new row. */
+typedef struct MmrUniqueHits
+{
+	TupleTableSlot *target;		/* the row with the same lookup key, or NULL */
+	int			nother;			/* other rows, each locked */
+	TupleTableSlot **other;
+	const MmrUniqueIndex **other_index; /* the index each was found by */
+} MmrUniqueHits;
+
 /* apply_worker.c */
 extern MmrApplyErrorContext mmr_apply_errctx;
 extern MmrWorkerSlot *mmr_apply_slot;
 extern MemoryContext mmr_apply_message_context;
 
 /* apply_handlers.c */
+extern MmrRemoteXact mmr_remote_xact;
 extern void mmr_apply_handle_message(const MmrMessage *msg);
 extern bool mmr_apply_in_remote_xact(void);
+extern MmrApplyRelation *mmr_apply_open_target(uint32 remote_relid,
+											   LOCKMODE lockmode);
+
+/* apply_exec.c */
+extern MmrApplyExec *mmr_exec_begin(MmrApplyRelation *rel);
+extern void mmr_exec_end(MmrApplyExec *ex);
+extern void mmr_exec_check_shape(MmrApplyRelation *rel, const MmrTuple *tuple);
+extern TupleTableSlot *mmr_exec_new_row(MmrApplyExec *ex, MmrChangeKind kind,
+										const MmrChange *change,
+										TupleTableSlot *base);
+extern bool mmr_exec_find_row(MmrApplyExec *ex, const MmrChange *change,
+							  const char *action,
+							  TupleTableSlot **searchslot_out,
+							  TupleTableSlot **localslot_out);
+extern void mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
+								 TupleTableSlot *target, MmrUniqueHits *hits);
+extern TupleTableSlot *mmr_exec_extra_slot(MmrApplyExec *ex);
+extern void mmr_exec_insert(MmrApplyExec *ex, TupleTableSlot *slot);
+extern void mmr_exec_update(MmrApplyExec *ex, TupleTableSlot *localslot,
+							TupleTableSlot *newslot);
+extern void mmr_exec_delete(MmrApplyExec *ex, TupleTableSlot *localslot);
+extern void mmr_exec_truncate(const MmrTruncate *truncate);
+
+/* apply_conflict.c */
+extern void mmr_apply_row_change(MmrApplyRelation *rel, MmrChangeKind kind,
+								 const MmrChange *change);
+extern void mmr_conflict_note_commit(TransactionId local_xid);
 
 /* apply_progress.c */
 extern void mmr_progress_init(XLogRecPtr start_lsn);

@@ -11,7 +11,10 @@
  *	  in, the input functions, the defaults, the index to find rows by) is
  *	  resolved lazily, at the first change that needs it, and again after a
  *	  relcache invalidation of the local table, which the callback below
- *	  turns into local_valid = false.  No catalog is read per change.
+ *	  turns into local_valid = false.  No catalog is read per change: the
+ *	  unique indexes to probe for conflicts and their equality procedures
+ *	  are cached here too, and the table's resolvers once per remote
+ *	  transaction (apply_conflict.c).
  *
  *	  Columns are matched by name.  A column the peer sends that does not
  *	  exist here is an error (the schemas differ; DDL replication keeps them
@@ -34,11 +37,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "nodes/bitmapset.h"
 #include "nodes/makefuncs.h"
@@ -54,6 +60,7 @@
 
 #include "apply_relmap.h"
 #include "mmr.h"
+#include "tombstone.h"
 
 static HTAB *relmap = NULL;
 static MemoryContext relmap_context = NULL;
@@ -62,6 +69,7 @@ static void relmap_init(void);
 static void relmap_invalidate(Datum arg, Oid relid);
 static void relmap_resolve(MmrApplyRelation *entry);
 static void relmap_resolve_lookup(MmrApplyRelation *entry);
+static void relmap_resolve_unique(MmrApplyRelation *entry);
 static bool type_has_receive_function(Oid typid);
 
 /*
@@ -355,6 +363,9 @@ relmap_resolve(MmrApplyRelation *entry)
 	}
 
 	relmap_resolve_lookup(entry);
+	relmap_resolve_unique(entry);
+	entry->has_tombstones = OidIsValid(mmr_tombstone_key_index(rel));
+	entry->resolvers_xact = 0;
 
 	entry->is_node_catalog =
 		RelationGetNamespace(rel) == mmr_schema_oid(true) &&
@@ -415,6 +426,57 @@ relmap_resolve_lookup(MmrApplyRelation *entry)
 						 name);
 	}
 	bms_free(keys);
+}
+
+/*
+ * relmap_resolve_unique lists the unique indexes a remote new row is probed
+ * against (docs/conflicts.md, "locate"), with their equality procedures, as
+ * BuildSpeculativeIndexInfo finds them.  Deferrable ones are left out, as
+ * PostgreSQL's own conflict detection does: they are checked at commit.
+ * Unique indexes are btree in core PostgreSQL; another access method would
+ * need its own strategy numbers, so it is left out too.
+ */
+static void
+relmap_resolve_unique(MmrApplyRelation *entry)
+{
+	Relation	rel = entry->localrel;
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	entry->nunique = 0;
+	entry->unique = palloc0(sizeof(MmrUniqueIndex) * Max(list_length(indexes), 1));
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	idxrel = index_open(indexoid, AccessShareLock);
+		Form_pg_index index = idxrel->rd_index;
+
+		if (index->indisunique && index->indimmediate && index->indisvalid &&
+			idxrel->rd_rel->relam == BTREE_AM_OID)
+		{
+			MmrUniqueIndex *ui = &entry->unique[entry->nunique++];
+
+			ui->indexoid = indexoid;
+			ui->is_lookup = indexoid == entry->lookup_index;
+			ui->nkeys = IndexRelationGetNumberOfKeyAttributes(idxrel);
+			for (int i = 0; i < ui->nkeys; i++)
+			{
+				Oid			op = get_opfamily_member(idxrel->rd_opfamily[i],
+													 idxrel->rd_opcintype[i],
+													 idxrel->rd_opcintype[i],
+													 BTEqualStrategyNumber);
+
+				if (!OidIsValid(op))
+					elog(ERROR, "missing operator %d(%u,%u) in opfamily %u",
+						 BTEqualStrategyNumber, idxrel->rd_opcintype[i],
+						 idxrel->rd_opcintype[i], idxrel->rd_opfamily[i]);
+				ui->procs[i] = get_opcode(op);
+				ui->attnums[i] = index->indkey.values[i];
+			}
+		}
+		index_close(idxrel, AccessShareLock);
+	}
+	list_free(indexes);
 }
 
 static bool

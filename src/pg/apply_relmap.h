@@ -11,10 +11,12 @@
 
 #include "fmgr.h"
 #include "nodes/primnodes.h"
+#include "pg_config_manual.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 
 #include "mmr_core.h"
+#include "resolvers.h"
 
 /* A column as the peer described it in its RELATION message. */
 typedef struct MmrRemoteColumn
@@ -37,6 +39,20 @@ typedef struct MmrLocalColumn
 	Expr	   *default_expr;	/* planned DEFAULT for INSERT, when not sent */
 	bool		lookup_key;		/* column of lookup_index */
 } MmrLocalColumn;
+
+/*
+ * A unique index that a remote new row may collide with (apply_exec.c's
+ * probe): immediate, valid, btree.  The equality procedures are looked up
+ * once here, not per change.
+ */
+typedef struct MmrUniqueIndex
+{
+	Oid			indexoid;
+	bool		is_lookup;		/* it is lookup_index */
+	int			nkeys;			/* key columns (no INCLUDE columns) */
+	RegProcedure procs[INDEX_MAX_KEYS]; /* equality, per key column */
+	AttrNumber	attnums[INDEX_MAX_KEYS];	/* table column, 0: expression */
+} MmrUniqueIndex;
 
 typedef struct MmrApplyRelation
 {
@@ -62,6 +78,14 @@ typedef struct MmrApplyRelation
 	const char *lookup_unusable;	/* why lookup_index cannot be used with
 									 * the peer's keys, or NULL */
 	bool		is_node_catalog;	/* mmr.node */
+	int			nunique;		/* unique indexes to probe */
+	MmrUniqueIndex *unique;
+	bool		has_tombstones; /* a key for tombstones (lookup_index) */
+
+	/* The table's resolvers, copied once per remote transaction. */
+	MmrTableResolvers resolvers;
+	uint64		resolvers_xact; /* mmr_remote_xact.seq they were read in;
+								 * 0: never */
 } MmrApplyRelation;
 
 extern void mmr_relmap_update(const MmrRelation *remote);

@@ -57,6 +57,7 @@
 
 #include "apply.h"
 #include "apply_internal.h"
+#include "conflict_log.h"
 #include "mmr.h"
 #include "remote.h"
 #include "shmem.h"
@@ -191,8 +192,14 @@ mmr_apply_worker_main(Datum main_arg)
 						   one_line(edata->detail != NULL ?
 									psprintf("%s: %s", edata->message, edata->detail) :
 									edata->message));
-		FreeErrorData(edata);
-		PG_RE_THROW();
+
+		/*
+		 * An error resolution is logged in a fresh transaction after the
+		 * abort (conflict_log.c), then the error goes on as it came.
+		 */
+		FlushErrorState();
+		mmr_conflict_log_error_path();
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
 

@@ -41,6 +41,7 @@
 #include "mmr.h"
 #include "remote.h"
 #include "shmem.h"
+#include "tombstone.h"
 
 PG_FUNCTION_INFO_V1(mmr_group_create);
 PG_FUNCTION_INFO_V1(mmr_group_join);
@@ -258,6 +259,7 @@ mmr_group_create(PG_FUNCTION_ARGS)
 	set_local_node(1);
 	require_replica_identity();
 	SPI_finish();
+	mmr_tombstone_install_all();
 
 	note_group_change_at_commit(false);
 	PG_RETURN_VOID();
@@ -499,6 +501,7 @@ mmr_group_join(PG_FUNCTION_ARGS)
 	set_local_node(new_id);
 	require_replica_identity();
 	SPI_finish();
+	mmr_tombstone_install_all();
 
 	PG_RETURN_VOID();
 }

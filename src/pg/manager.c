@@ -13,6 +13,11 @@
  *	  An apply worker that exits is restarted after a backoff that doubles
  *	  from 1 s to 60 s, and returns to 1 s once a worker has run a minute.
  *
+ *	  Between those, the manager does the database's periodic work: a
+ *	  heartbeat with this node's applied horizon (so that idle nodes do not
+ *	  pin their peers' tombstones), tombstone collection, and the purge of
+ *	  conflict log rows older than mmr.conflict_log_retention.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,11 +37,16 @@
 #include "utils/timestamp.h"
 
 #include "apply.h"
+#include "horizon_emit.h"
 #include "mmr.h"
 #include "shmem.h"
 #include "supervisor.h"
+#include "tombstone.h"
 
 #define MANAGER_NAP_MS 5000
+#define HEARTBEAT_MS 2000
+#define TOMBSTONE_COLLECT_MS 10000
+#define CONFLICT_LOG_PURGE_MS 60000
 #define MAX_PEERS 64
 
 typedef struct Peer
@@ -246,6 +256,79 @@ manage(const Peer *peers, int npeers)
 	return nap_ms;
 }
 
+static void
+collect_tombstones(void)
+{
+	int64		removed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	removed = mmr_tombstone_collect();
+	CommitTransactionCommand();
+	if (removed > 0)
+		elog(DEBUG1, "mmr collected " INT64_FORMAT " tombstones", removed);
+}
+
+/*
+ * purge_conflict_log removes conflicts older than the retention ('0' keeps
+ * them all).
+ */
+static void
+purge_conflict_log(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(mmr_conflict_log_retention)};
+	int			ret;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ret = SPI_execute_with_args("DELETE FROM mmr.conflict_history "
+								"WHERE $1::interval > interval '0' "
+								"AND logged_at < now() - $1::interval",
+								1, types, values, NULL, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not purge mmr.conflict_history: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		elog(DEBUG1, "mmr removed " UINT64_FORMAT " conflict log rows", SPI_processed);
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
+ * periodic_work does what is due; returns the milliseconds until the next.
+ */
+static long
+periodic_work(void)
+{
+	static TimestampTz next_heartbeat = 0;
+	static TimestampTz next_collect = 0;
+	static TimestampTz next_purge = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next;
+
+	if (now >= next_heartbeat)
+	{
+		mmr_horizon_heartbeat();
+		next_heartbeat = TimestampTzPlusMilliseconds(now, HEARTBEAT_MS);
+	}
+	if (now >= next_collect)
+	{
+		collect_tombstones();
+		next_collect = TimestampTzPlusMilliseconds(now, TOMBSTONE_COLLECT_MS);
+	}
+	if (now >= next_purge)
+	{
+		purge_conflict_log();
+		next_purge = TimestampTzPlusMilliseconds(now, CONFLICT_LOG_PURGE_MS);
+	}
+	next = Min(next_heartbeat, Min(next_collect, next_purge));
+	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next), 1);
+}
+
 void
 mmr_manager_main(Datum main_arg)
 {
@@ -256,6 +339,7 @@ mmr_manager_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	mmr_horizon_emit_disable();
 
 	for (;;)
 	{
@@ -285,7 +369,7 @@ mmr_manager_main(Datum main_arg)
 			ereport(LOG, (errmsg("mmr manager started for database %u", dboid)));
 		}
 
-		nap_ms = manage(peers, npeers);
+		nap_ms = Min(manage(peers, npeers), periodic_work());
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 nap_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -18,6 +18,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 
+#include "horizon_emit.h"
 #include "mmr.h"
 #include "shmem.h"
 #include "supervisor.h"
@@ -49,6 +50,7 @@ _PG_init(void)
 	shmem_startup_hook = mmr_shmem_startup_hook;
 
 	mmr_supervisor_register();
+	mmr_horizon_emit_init();
 }
 
 static void

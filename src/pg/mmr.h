@@ -26,20 +26,13 @@ extern void mmr_require_preload(void);
 /* config_check.c */
 extern void mmr_check_server_config(void);
 
-/* guc.c */
-typedef enum MmrConflictResolver
-{
-	MMR_RESOLVER_LAST_UPDATE_WINS,
-	MMR_RESOLVER_FIRST_UPDATE_WINS,
-	MMR_RESOLVER_ORIGIN_WINS,
-	MMR_RESOLVER_APPLY_REMOTE,
-	MMR_RESOLVER_KEEP_LOCAL,
-	MMR_RESOLVER_ERROR
-} MmrConflictResolver;
-
+/* guc.c; mmr_default_conflict_resolver is an MmrResolverKind (mmr_core.h) */
 extern int	mmr_default_conflict_resolver;
 extern bool mmr_log_conflicts;
 extern bool mmr_ddl_replication;
+extern char *mmr_conflict_log_retention;	/* an interval, '0': keep all */
+extern int	mmr_max_clock_skew_ms;	/* mmr.max_clock_skew */
+extern int	mmr_clock_skew_action;	/* MMR_SKEW_ACTION_* */
 extern void mmr_define_gucs(void);
 
 /* dsn.c */

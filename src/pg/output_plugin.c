@@ -446,8 +446,9 @@ mmr_output_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 /*
  * Transactional messages travel in commit order with the data (DDL and
- * markers use them).  Non-transactional ones have no place in a replayed
- * transaction and are not sent.
+ * markers use them).  Of the non-transactional ones only mmr's heartbeat
+ * (MMR_HORIZON_PREFIX) is sent, alone, between transactions: decoding
+ * hands them over as they are read, never inside a replayed transaction.
  */
 static void
 mmr_output_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
@@ -457,17 +458,19 @@ mmr_output_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MmrOutputData *data = ctx->output_plugin_private;
 	MmrMessage	msg = {.kind = MMR_MSG_MESSAGE};
 
-	if (!data->messages || !transactional)
+	if (!data->messages ||
+		(!transactional && strcmp(prefix, MMR_HORIZON_PREFIX) != 0))
 		return;
 	if (size > PG_UINT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("logical message of %zu bytes is too large for mmr", size)));
 
-	send_begin_once(ctx, txn);
-	msg.u.message.flags = MMR_MESSAGE_TRANSACTIONAL;
+	if (transactional)
+		send_begin_once(ctx, txn);
+	msg.u.message.flags = transactional ? MMR_MESSAGE_TRANSACTIONAL : 0;
 	msg.u.message.prefix = cstring_bytes(prefix);
 	msg.u.message.content.data = message;
 	msg.u.message.content.len = (uint32) size;
-	append_message(ctx, &msg, false);
+	append_message(ctx, &msg, !transactional);
 }

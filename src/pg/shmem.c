@@ -113,6 +113,12 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->conflicts = 0;
 		slot->last_error[0] = '\0';
 		slot->last_error_at = 0;
+		slot->max_applied_commit_time = 0;
+		slot->peer_horizon_n = 0;
+		slot->peer_horizon_at = 0;
+		slot->clock_skew_events = 0;
+		slot->error_logged_lsn = InvalidXLogRecPtr;
+		slot->error_logged_change = 0;
 		SpinLockRelease(&slot->mutex);
 	}
 	LWLockRelease(MmrShmem->lock);
@@ -245,6 +251,82 @@ mmr_wake_database(Oid dboid)
 			SetLatch(latch);
 	}
 	LWLockRelease(MmrShmem->lock);
+}
+
+/*
+ * mmr_local_horizon fills out[] with this node's applied horizon in dboid:
+ * for each peer with an apply slot, the latest commit time of the peer
+ * applied here.  Peers nothing was applied from yet are left out (their
+ * versions then count as unseen, which is what they are).
+ */
+int
+mmr_local_horizon(Oid dboid, MmrHorizonEntry *out, int cap)
+{
+	int			n = 0;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	for (int i = 0; i < MMR_MAX_WORKERS && n < cap; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+		TimestampTz t;
+
+		if (slot->kind != MMR_WORKER_APPLY || slot->dboid != dboid)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		t = slot->max_applied_commit_time;
+		SpinLockRelease(&slot->mutex);
+		if (t == 0)
+			continue;
+		out[n].node_id = slot->peer_node_id;
+		out[n].commit_time = t;
+		n++;
+	}
+	LWLockRelease(MmrShmem->lock);
+	return n;
+}
+
+void
+mmr_slot_set_peer_horizon(MmrWorkerSlot *slot, const MmrHorizonEntry *entries,
+						  int n)
+{
+	n = Min(n, MMR_MAX_HORIZON);
+	SpinLockAcquire(&slot->mutex);
+	memcpy(slot->peer_horizon, entries, sizeof(MmrHorizonEntry) * n);
+	slot->peer_horizon_n = n;
+	slot->peer_horizon_at = GetCurrentTimestamp();
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * mmr_peer_horizons copies the latest horizon of every peer with an apply
+ * slot in dboid into storage (MMR_MAX_HORIZON entries per peer) and
+ * describes them in peers[].
+ */
+int
+mmr_peer_horizons(Oid dboid, MmrPeerHorizon *peers, MmrHorizonEntry *storage,
+				  int cap)
+{
+	int			n = 0;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	for (int i = 0; i < MMR_MAX_WORKERS && n < cap; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+		MmrHorizonEntry *entries = &storage[n * MMR_MAX_HORIZON];
+
+		if (slot->kind != MMR_WORKER_APPLY || slot->dboid != dboid)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		memcpy(entries, slot->peer_horizon,
+			   sizeof(MmrHorizonEntry) * slot->peer_horizon_n);
+		peers[n].nentries = slot->peer_horizon_n;
+		SpinLockRelease(&slot->mutex);
+		peers[n].peer_node = slot->peer_node_id;
+		peers[n].entries = entries;
+		n++;
+	}
+	LWLockRelease(MmrShmem->lock);
+	return n;
 }
 
 const char *

@@ -16,8 +16,11 @@
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
+#include "mmr_core.h"
+
 #define MMR_MAX_WORKERS 64
 #define MMR_LAST_ERROR_SIZE 512
+#define MMR_MAX_HORIZON 64		/* entries of a horizon: nodes of a group */
 
 typedef enum MmrWorkerKind
 {
@@ -69,6 +72,28 @@ typedef struct MmrWorkerSlot
 	uint64		conflicts;
 	char		last_error[MMR_LAST_ERROR_SIZE];
 	TimestampTz last_error_at;
+
+	/*
+	 * Horizons (docs/conflicts.md).  max_applied_commit_time is this node's
+	 * horizon entry for the peer (the latest commit time of the peer applied
+	 * here); peer_horizon is the peer's own latest horizon, from its
+	 * mmr.horizon messages and heartbeats, for tombstone collection.
+	 */
+	TimestampTz max_applied_commit_time;
+	int32		peer_horizon_n;
+	MmrHorizonEntry peer_horizon[MMR_MAX_HORIZON];
+	TimestampTz peer_horizon_at;	/* local time it was received */
+
+	uint64		clock_skew_events;	/* remote commits ahead by more than
+									 * mmr.max_clock_skew */
+
+	/*
+	 * The change whose error resolution was last logged (its remote commit
+	 * LSN and position in the transaction), so that apply's retries of the
+	 * same failing change log and count it once.
+	 */
+	XLogRecPtr	error_logged_lsn;
+	uint64		error_logged_change;
 } MmrWorkerSlot;
 
 typedef struct MmrShmemData
@@ -99,5 +124,24 @@ extern bool mmr_apply_paused(Oid dboid);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
 extern const char *mmr_apply_state_name(MmrApplyState state);
+
+/*
+ * This node's applied horizon in database dboid: one entry per apply slot
+ * (peer, max_applied_commit_time), for the horizon messages of local
+ * transactions.  Returns the number of entries written (at most cap).
+ */
+extern int	mmr_local_horizon(Oid dboid, MmrHorizonEntry *out, int cap);
+
+/* Records the peer's latest horizon in its apply slot. */
+extern void mmr_slot_set_peer_horizon(MmrWorkerSlot *slot,
+									  const MmrHorizonEntry *entries, int n);
+
+/*
+ * The latest horizon of every peer with an apply slot in dboid, for
+ * tombstone collection: fills peers[] (entries point into storage, which
+ * must hold cap * MMR_MAX_HORIZON entries).  Returns the number of peers.
+ */
+extern int	mmr_peer_horizons(Oid dboid, MmrPeerHorizon *peers,
+							  MmrHorizonEntry *storage, int cap);
 
 #endif							/* MMR_SHMEM_H */

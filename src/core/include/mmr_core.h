@@ -251,6 +251,273 @@ size_t		mmr_message_to_json(const MmrMessage *msg, char *buf, size_t cap,
 size_t		mmr_dsn_mask(const char *dsn, size_t len, char *buf, size_t cap,
 						 MmrError *err) MMR_NOEXCEPT;
 
+
+/* ------------------------------------------------------------------------
+ * Conflicts (src/core/conflict.cpp; the rules are in docs/conflicts.md).
+ *
+ * The glue gathers facts about the local row (and its tombstone) that a
+ * remote change meets, asks mmr_conflict_decide what to do, and carries
+ * the decision out.  Every conflict rule lives behind this call: none is
+ * written in C.
+ *
+ * Timestamps are PostgreSQL TimestampTz values (microseconds since
+ * 2000-01-01 UTC): the ORIGIN's commit time, as commit_ts records it for
+ * applied transactions (replorigin_session_origin_timestamp) and local
+ * ones alike.
+ * ------------------------------------------------------------------------
+ */
+
+/* Node ids are 1..1023; 0 means "not known". */
+#define MMR_NODE_UNKNOWN 0
+
+typedef enum MmrChangeKind
+{
+	MMR_CHANGE_INSERT = 1,
+	MMR_CHANGE_UPDATE = 2,
+	MMR_CHANGE_DELETE = 3
+} MmrChangeKind;
+
+/* SPEC section 5's conflict types; names by mmr_conflict_type_name. */
+typedef enum MmrConflictType
+{
+	MMR_CONFLICT_NONE = 0,		/* not a conflict: nothing is logged */
+	MMR_CONFLICT_INSERT_EXISTS,
+	MMR_CONFLICT_UPDATE_ORIGIN_DIFFERS,
+	MMR_CONFLICT_UPDATE_EXISTS,
+	MMR_CONFLICT_UPDATE_MISSING,
+	MMR_CONFLICT_UPDATE_DELETED,
+	MMR_CONFLICT_DELETE_ORIGIN_DIFFERS,
+	MMR_CONFLICT_DELETE_MISSING,
+	MMR_CONFLICT_INSERT_DELETED,
+	MMR_CONFLICT_NTYPES
+} MmrConflictType;
+
+/*
+ * Resolvers.  The values of the built-ins are those of the GUC
+ * mmr.default_conflict_resolver.  CUSTOM: the table's SQL function decides
+ * (only for the types where mmr_conflict_custom_allowed is true; for the
+ * others the glue passes the built-in resolver that applies instead).
+ */
+typedef enum MmrResolverKind
+{
+	MMR_RESOLVER_LAST_UPDATE_WINS = 0,
+	MMR_RESOLVER_FIRST_UPDATE_WINS = 1,
+	MMR_RESOLVER_ORIGIN_WINS = 2,
+	MMR_RESOLVER_APPLY_REMOTE = 3,
+	MMR_RESOLVER_KEEP_LOCAL = 4,
+	MMR_RESOLVER_ERROR = 5,
+	MMR_RESOLVER_CUSTOM = 6
+} MmrResolverKind;
+
+/* The resolution column of mmr.conflict_history. */
+typedef enum MmrResolution
+{
+	MMR_RESOLUTION_NONE = 0,	/* no conflict */
+	MMR_RESOLUTION_APPLY_REMOTE,
+	MMR_RESOLUTION_KEEP_LOCAL,
+	MMR_RESOLUTION_MERGED,
+	MMR_RESOLUTION_SKIP,
+	MMR_RESOLUTION_ERROR
+} MmrResolution;
+
+/* What the glue does with the remote change. */
+typedef enum MmrApplyAction
+{
+	MMR_ACTION_NOTHING = 0,		/* drop the remote change, keep the local state */
+	MMR_ACTION_INSERT,			/* insert the remote row (no local row) */
+	MMR_ACTION_UPDATE,			/* overwrite the local row with the remote one */
+	MMR_ACTION_DELETE,			/* delete the local row */
+	MMR_ACTION_DELETE_OTHER,	/* delete the other local row that holds the
+								 * unique value, then go on with the change */
+	MMR_ACTION_ERROR			/* stop apply from this peer (error resolver) */
+} MmrApplyAction;
+
+/* Names as SPEC spells them ("insert_exists", "last_update_wins",
+ * "apply_remote"...); NULL for an out-of-range value. */
+const char *mmr_conflict_type_name(int type) MMR_NOEXCEPT;
+const char *mmr_resolver_name(int resolver) MMR_NOEXCEPT;
+const char *mmr_resolution_name(int resolution) MMR_NOEXCEPT;
+
+/* Name to value; -1 for an unknown name.  Exact, case-sensitive match. */
+int			mmr_conflict_type_from_name(const char *name) MMR_NOEXCEPT;
+int			mmr_resolver_from_name(const char *name) MMR_NOEXCEPT;
+
+/* May a custom SQL resolver decide this conflict type (SPEC 5)? */
+int			mmr_conflict_custom_allowed(int type) MMR_NOEXCEPT;
+
+/*
+ * One version of a row, or of a delete (a tombstone): who committed it and
+ * when.  From pg_xact_commit_timestamp_origin of the row's xmin (of the
+ * tombstone row's xmin) for local state, from BEGIN for a remote change.
+ */
+typedef struct MmrVersion
+{
+	int32_t		origin_node;	/* node id of the origin; MMR_NODE_UNKNOWN if
+								 * the replication origin maps to no node */
+	int64_t		commit_time;	/* the origin's commit time */
+	uint8_t		time_known;		/* 0: frozen, or committed before
+								 * track_commit_timestamp was on: counts as
+								 * older than every remote change */
+	int32_t		priority;		/* the origin node's priority (origin_wins) */
+	MmrBytes	origin_name;	/* the origin node's name (ties) */
+} MmrVersion;
+
+/*
+ * The sender's applied horizon: for each origin, the commit time of the
+ * latest transaction of that origin that the sender had applied when it
+ * made the change (carried by "mmr.horizon" logical messages).  A local
+ * version of origin O with commit time T was seen by the sender iff O is
+ * the sender itself, or the horizon has O with commit_time >= T.  The
+ * sender's entry for the receiving node covers rows written locally.
+ */
+typedef struct MmrHorizonEntry
+{
+	int32_t		node_id;
+	int64_t		commit_time;
+} MmrHorizonEntry;
+
+/* The prefix of the transactional logical message that carries it. */
+#define MMR_HORIZON_PREFIX "mmr.horizon"
+
+typedef struct MmrConflictFacts
+{
+	uint8_t		change;			/* MmrChangeKind */
+	uint8_t		other_row;		/* row is ANOTHER local row that holds a
+								 * unique value of the remote new row (not
+								 * the row the change is about): conflict
+								 * insert_exists / update_exists */
+	uint8_t		row_exists;		/* a live local row (or the other row) */
+	MmrVersion	row;
+	uint8_t		tombstone_exists;	/* a delete tombstone of the key
+									 * (consulted when no row exists) */
+	MmrVersion	tombstone;
+	MmrVersion	remote;			/* origin = the sender, its commit time */
+	const MmrHorizonEntry *horizon;	/* the sender's, for this change */
+	uint32_t	nhorizon;		/* 0: unknown, every version counts as not
+								 * seen (concurrent) */
+	int32_t		local_node;		/* this node's id */
+	uint8_t		resolvers[MMR_CONFLICT_NTYPES];	/* MmrResolverKind for each
+												 * conflict type, already
+												 * looked up for the table */
+} MmrConflictFacts;
+
+typedef struct MmrConflictDecision
+{
+	uint8_t		conflict;		/* MmrConflictType; NONE: apply, log nothing */
+	uint8_t		resolver;		/* the MmrResolverKind that decided */
+	uint8_t		resolution;		/* MmrResolution; for call_custom the glue
+								 * sets it from the function's result */
+	uint8_t		action;			/* MmrApplyAction */
+	uint8_t		record_tombstone;	/* store or refresh the key's tombstone
+									 * with the remote version (deletes) */
+	uint8_t		call_custom;	/* run the custom function; action says what
+								 * to do if it returns the remote row */
+} MmrConflictDecision;
+
+MmrStatus	mmr_conflict_decide(const MmrConflictFacts *facts,
+								MmrConflictDecision *out,
+								MmrError *err) MMR_NOEXCEPT;
+
+/*
+ * Several other rows hold unique values of one remote row (several unique
+ * indexes hit at once).  decisions[i] is mmr_conflict_decide's answer for
+ * other row i.  The remote change goes on only if it wins against every one
+ * of them: then each is deleted (DELETE_OTHER); otherwise it is dropped and
+ * every other row stays.  Rewrites decisions[] to what is done with each
+ * row (for the conflict log) and returns whether the change goes on.
+ */
+int			mmr_conflict_combine_unique(MmrConflictDecision *decisions,
+										uint32_t n) MMR_NOEXCEPT;
+
+/*
+ * Unique value registers: the rule for unique keys other than the replica
+ * identity that converges (docs/conflicts.md, "Unique keys"; the rule of
+ * combine_unique above, which skips the losing change, does not).
+ *
+ * For each unique index and non-NULL value a node keeps the version of the
+ * latest write known to have held the value: its register (the version of
+ * the local row holding the value, when no register is stored).  A remote
+ * INSERT or UPDATE claims every non-NULL unique value of its new row,
+ * whatever mmr_conflict_decide said about its own key.  facts are the
+ * change's (remote, horizon, resolvers); holder is the register, NULL when
+ * there is none.  The decision:
+ *   - action DELETE_OTHER (claimed): the register becomes the change's
+ *     version; the other local row holding the value, if any, is deleted,
+ *     with a tombstone of THAT row's own version (record_tombstone);
+ *     conflict NONE when the change had seen the holder, otherwise
+ *     insert_exists / update_exists with resolution apply_remote;
+ *   - action NOTHING (not claimed, resolution keep_local): the change is not
+ *     stored; if mmr_conflict_decide had it INSERT or UPDATE its key, the
+ *     key's row is deleted instead and a tombstone of the change's version
+ *     recorded (the key's latest write lost its value: so it does on the
+ *     node that holds the winner);
+ *   - action ERROR under the error resolver.
+ * A custom resolver decides rows, not who holds a value: last_update_wins
+ * decides the claim then.  Registers are collected like tombstones
+ * (mmr_tombstone_collectable on the register's version).
+ */
+MmrStatus	mmr_unique_claim(const MmrConflictFacts *facts,
+							 const MmrVersion *holder,
+							 MmrConflictDecision *out,
+							 MmrError *err) MMR_NOEXCEPT;
+
+/*
+ * Horizon message content: u8 version (1), u16 n, n x { u16 node_id,
+ * i64 commit_time }, big-endian.  Encode follows the size convention;
+ * decode returns the number of entries (<= cap written to out) or -1 with
+ * err set when malformed (the input is untrusted).
+ */
+size_t		mmr_horizon_encode(const MmrHorizonEntry *entries, uint32_t n,
+							   char *buf, size_t cap,
+							   MmrError *err) MMR_NOEXCEPT;
+int32_t		mmr_horizon_decode(const char *data, size_t len,
+							   MmrHorizonEntry *out, uint32_t cap,
+							   MmrError *err) MMR_NOEXCEPT;
+
+/*
+ * Tombstone collection: a peer's latest known horizon (from the last
+ * horizon message or heartbeat received from it).
+ */
+typedef struct MmrPeerHorizon
+{
+	int32_t		peer_node;
+	const MmrHorizonEntry *entries;
+	uint32_t	nentries;		/* 0: nothing heard yet */
+} MmrPeerHorizon;
+
+/*
+ * May this tombstone be removed?  Only once every peer (other than the
+ * tombstone's origin) has applied the origin's transactions up to the
+ * tombstone's commit time: nothing concurrent with the delete can still
+ * arrive.  A tombstone of unknown time (frozen) may always go.
+ */
+int			mmr_tombstone_collectable(const MmrVersion *tombstone,
+									  int32_t local_node,
+									  const MmrPeerHorizon *peers,
+									  uint32_t npeers) MMR_NOEXCEPT;
+
+/*
+ * Clock skew (mmr.max_clock_skew, mmr.clock_skew_action).  A remote commit
+ * time ahead of the local clock is waited out before the remote transaction
+ * is applied, so that a local write made after it always gets a later
+ * commit time (timestamps then respect causality, which last_update_wins
+ * needs to converge).  Within max_skew the wait is silent; beyond it, warn
+ * is set, and with action "warn" there is no wait.
+ */
+#define MMR_SKEW_ACTION_WARN 0
+#define MMR_SKEW_ACTION_WAIT 1
+
+typedef struct MmrSkewDecision
+{
+	int64_t		ahead_by;		/* remote - now, in microseconds (may be < 0) */
+	uint8_t		warn;			/* ahead by more than max_skew */
+	int64_t		wait_until;		/* local time to wait for; 0: no wait */
+} MmrSkewDecision;
+
+void		mmr_clock_skew_decide(int64_t remote_commit_time, int64_t now,
+								  int64_t max_skew, int action,
+								  MmrSkewDecision *out) MMR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

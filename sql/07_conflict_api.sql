@@ -1,0 +1,135 @@
+-- Conflict settings (set_conflict_resolver, set_conflict_resolver_function,
+-- set_node_priority) and the tombstones of local deletes.
+CREATE ROLE regress_mmr_owner;
+CREATE TABLE acct (id integer PRIMARY KEY, balance integer, note text);
+CREATE TABLE other (id integer PRIMARY KEY);
+CREATE TABLE local_only (id integer PRIMARY KEY);
+CREATE TABLE keyless_t (v text);
+CREATE TABLE owned (id integer PRIMARY KEY, v text);
+ALTER TABLE owned OWNER TO regress_mmr_owner;
+CREATE FUNCTION acct_merge(l acct, r acct, t text) RETURNS acct
+    LANGUAGE sql AS $$ SELECT r.id, coalesce(l.balance, 0) + r.balance, t $$;
+CREATE FUNCTION wrong_args(l acct, r other, t text) RETURNS acct
+    LANGUAGE sql AS $$ SELECT l $$;
+CREATE FUNCTION wrong_result(l acct, r acct, t text) RETURNS other
+    LANGUAGE sql AS $$ SELECT ROW(1)::other $$;
+CREATE FUNCTION wrong_count(l acct, r acct) RETURNS acct
+    LANGUAGE sql AS $$ SELECT l $$;
+CREATE FUNCTION not_for_owner(l owned, r owned, t text) RETURNS owned
+    LANGUAGE sql AS $$ SELECT r $$;
+REVOKE EXECUTE ON FUNCTION not_for_owner(owned, owned, text) FROM PUBLIC;
+CREATE VIEW a_view AS SELECT 1 AS x;
+
+-- Bad input is an error and changes nothing.
+SELECT mmr.set_conflict_resolver('acct', 'newest_wins');
+SELECT mmr.set_conflict_resolver('acct', 'keep_local', 'update_conflict');
+SELECT mmr.set_conflict_resolver('acct', 'custom');
+SELECT mmr.set_conflict_resolver(NULL, 'keep_local');
+SELECT mmr.set_conflict_resolver('acct', NULL);
+SELECT mmr.set_conflict_resolver('mmr.node', 'keep_local');
+SELECT mmr.set_conflict_resolver('a_view', 'keep_local');
+SELECT mmr.set_conflict_resolver('no_such_table', 'keep_local');
+SELECT mmr.set_conflict_resolver_function('acct', 'wrong_args(acct,other,text)');
+SELECT mmr.set_conflict_resolver_function('acct', 'wrong_result(acct,acct,text)');
+SELECT mmr.set_conflict_resolver_function('acct', 'wrong_count(acct,acct)');
+SELECT mmr.set_conflict_resolver_function('other', 'acct_merge(acct,acct,text)');
+SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 'delete_missing');
+SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 'delete_origin_differs');
+SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 'no_such_type');
+SELECT mmr.set_conflict_resolver_function('acct', 'no_such_function(acct,acct,text)');
+SELECT mmr.set_conflict_resolver_function('owned', 'not_for_owner(owned,owned,text)');
+SELECT mmr.set_node_priority('nobody', 5);
+SELECT count(*) FROM mmr.conflict_resolver;
+
+-- Settings land in the replicated catalog; a second call replaces.
+SELECT mmr.set_conflict_resolver('acct', 'keep_local');
+SELECT mmr.set_conflict_resolver('acct', 'origin_wins', 'update_origin_differs');
+SELECT mmr.set_conflict_resolver('acct', 'first_update_wins', 'update_origin_differs');
+SELECT mmr.set_conflict_resolver('acct', 'error', 'delete_missing');
+SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 'insert_exists');
+SELECT relation_schema, relation_name, conflict_type, resolver, resolver_function
+  FROM mmr.conflict_resolver ORDER BY 1, 2, 3;
+
+-- Superusers only.
+SET ROLE regress_mmr_owner;
+SELECT mmr.set_conflict_resolver('owned', 'keep_local');
+SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)');
+SELECT mmr.set_node_priority('n1', 5);
+RESET ROLE;
+
+-- Node priorities need a group; they show in mmr.nodes.
+SELECT mmr.set_table_replicated('local_only', false);
+SELECT mmr.group_create('n1', 'dbname=contrib_regression');
+SELECT mmr.set_node_priority('n1', 7);
+SELECT node_name, priority FROM mmr.nodes;
+
+-- Every replicated table with a key gets the tombstone trigger, also one
+-- created later; excluded and keyless tables get none.
+CREATE TABLE later (a timestamptz, b text, PRIMARY KEY (a, b));
+CREATE TABLE later_keyless (v text);
+SELECT tgrelid::regclass AS table_name, tgenabled
+  FROM pg_trigger WHERE tgname = 'mmr_tombstone' ORDER BY 1::text;
+
+-- A local delete leaves a tombstone with this node's version: origin 0
+-- (local) and its commit time.
+INSERT INTO acct VALUES (1, 10, 'a'), (2, 20, 'b');
+DELETE FROM acct WHERE id = 1;
+SELECT relation::regclass, key,
+       (pg_xact_commit_timestamp_origin(xmin)).roident AS origin,
+       (pg_xact_commit_timestamp_origin(xmin)).timestamp
+           BETWEEN now() - interval '1 minute' AND clock_timestamp() AS recent
+  FROM mmr.tombstone ORDER BY 1::text, 2;
+-- Deleting the key again keeps one tombstone, with the new delete's xmin.
+SELECT xmin AS first_xmin FROM mmr.tombstone WHERE key = '1' \gset
+INSERT INTO acct VALUES (1, 11, 'again');
+DELETE FROM acct WHERE id = 1;
+SELECT count(*), min(xmin::text) <> :'first_xmin' AS new_xmin
+  FROM mmr.tombstone WHERE relation = 'acct'::regclass;
+
+-- A non-superuser's delete is recorded too; it cannot read the tombstones.
+INSERT INTO owned VALUES (5, 'x');
+SET ROLE regress_mmr_owner;
+DELETE FROM owned;
+SELECT count(*) FROM mmr.tombstone;
+RESET ROLE;
+SELECT relation::regclass, key FROM mmr.tombstone WHERE relation = 'owned'::regclass;
+
+-- Keys are rendered the same whatever the session's settings; a composite
+-- key is quoted like a row.
+SET TimeZone = 'America/New_York';
+SET DateStyle = 'SQL, DMY';
+INSERT INTO later VALUES ('2024-02-29 12:00:00+00', 'x, "y"');
+DELETE FROM later;
+RESET TimeZone;
+RESET DateStyle;
+SELECT key FROM mmr.tombstone WHERE relation = 'later'::regclass;
+
+-- Excluded and keyless tables: no tombstones.
+INSERT INTO local_only VALUES (1);
+DELETE FROM local_only;
+INSERT INTO later_keyless VALUES ('a');
+ALTER TABLE later_keyless REPLICA IDENTITY FULL;
+DELETE FROM later_keyless;
+SELECT count(*) FROM mmr.tombstone WHERE relation IN ('local_only'::regclass, 'later_keyless'::regclass);
+
+-- A key added later brings the trigger.
+ALTER TABLE later_keyless ADD PRIMARY KEY (v);
+SELECT count(*) FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid = 'later_keyless'::regclass;
+
+-- The heartbeat (a non-transactional horizon message) is sent; other
+-- non-transactional messages are not.
+SELECT 'init' FROM pg_create_logical_replication_slot('regress_horizon', 'mmr');
+SELECT 'msg' FROM pg_logical_emit_message(false, 'mmr.horizon', '\x01000100020000000000000001'::bytea);
+SELECT 'msg' FROM pg_logical_emit_message(false, 'mmr_test', 'not sent');
+INSERT INTO local_only VALUES (2);  -- a commit that flushes, sends nothing
+SELECT * FROM decoded('regress_horizon');
+SELECT pg_drop_replication_slot('regress_horizon');
+
+-- Retention of the conflict log.
+SHOW mmr.conflict_log_retention;
+SELECT mmr.part_node('n1');
+DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless CASCADE;
+DROP VIEW a_view;
+DROP ROLE regress_mmr_owner;
+DELETE FROM mmr.conflict_resolver;
+DELETE FROM mmr.tombstone;

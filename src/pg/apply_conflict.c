@@ -1,0 +1,615 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply_conflict.c
+ *	  Gather, decide, carry out (docs/conflicts.md): for each remote INSERT,
+ *	  UPDATE and DELETE, the facts about the local state it meets (the local
+ *	  row's version, its tombstone's, other rows holding its unique values),
+ *	  the remote change's version and its sender's horizon, and the table's
+ *	  resolvers; mmr_conflict_decide says what to do, and this file does it
+ *	  through apply_exec.c: custom resolvers, tombstones, the conflict log
+ *	  rows (conflict_log.c) and the conflict count.
+ *
+ * NOTES
+ *	  No conflict rule is written here: every outcome comes from the core.
+ *	  The one thing decided here is what a custom resolver's result means
+ *	  (SPEC 5: NULL skip, the remote row apply_remote, the local row
+ *	  keep_local, another row merged).
+ *
+ *	  The common path costs no catalog access: the resolvers are copied
+ *	  into the relation map once per remote transaction, and the version of
+ *	  a local row that this worker applied itself (an UPDATE or DELETE of a
+ *	  row written by the same peer) comes from a small cache of the local
+ *	  xids of our own recent commits instead of commit_ts.  Only rows whose
+ *	  origin may differ are looked up in commit_ts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+
+#include "apply_internal.h"
+#include "conflict_log.h"
+#include "mmr.h"
+#include "node_cache.h"
+#include "resolvers.h"
+#include "tombstone.h"
+
+/* Local xids of this worker's recent commits (a power of two). */
+#define OWN_XID_CACHE_SIZE 4096
+
+typedef struct OwnXid
+{
+	TransactionId xid;
+	TimestampTz commit_time;	/* the origin's, as commit_ts has it */
+} OwnXid;
+
+static OwnXid own_xids[OWN_XID_CACHE_SIZE];
+
+/* One remote change being applied. */
+typedef struct ChangeState
+{
+	MmrApplyExec *ex;
+	MmrApplyRelation *rel;
+	MmrChangeKind kind;
+	const MmrChange *change;
+	MmrConflictFacts base;		/* what every decision of the change shares */
+	AttrNumber	keyattrs[INDEX_MAX_KEYS];	/* the lookup key, for the log */
+	int			nkeyattrs;
+	List	   *log;			/* MmrConflictLogRow, written after the change */
+} ChangeState;
+
+static void state_init(ChangeState *cs, MmrApplyRelation *rel,
+					   MmrChangeKind kind, const MmrChange *change);
+static void row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out);
+static char *find_tombstone(ChangeState *cs, TupleTableSlot *keyslot,
+							MmrConflictFacts *f);
+static void decide(const MmrConflictFacts *f, MmrConflictDecision *d);
+static void apply_insert(ChangeState *cs);
+static void apply_update(ChangeState *cs);
+static void apply_delete(ChangeState *cs);
+static void carry_out_write(ChangeState *cs, MmrConflictFacts *f,
+							MmrConflictDecision *d, TupleTableSlot *local,
+							TupleTableSlot *remote, TupleTableSlot *keyslot,
+							MmrUniqueHits *hits);
+static bool resolve_other_rows(ChangeState *cs, TupleTableSlot **store,
+							   TupleTableSlot **others,
+							   const MmrUniqueIndex **indexes, int nothers);
+static TupleTableSlot *run_custom(ChangeState *cs, MmrConflictDecision *d,
+								  const MmrVersion *local_version,
+								  TupleTableSlot *local, TupleTableSlot *remote,
+								  TupleTableSlot *keyslot,
+								  const AttrNumber *keyattrs, int nkeyattrs);
+static bool rows_equal(TupleTableSlot *a, TupleTableSlot *b);
+static void log_conflict(ChangeState *cs, const MmrConflictDecision *d,
+						 const MmrVersion *local_version,
+						 TupleTableSlot *keyslot, const AttrNumber *keyattrs,
+						 int nkeyattrs, TupleTableSlot *local,
+						 TupleTableSlot *remote, TupleTableSlot *resolved);
+static void raise_conflict_error(ChangeState *cs, const MmrConflictDecision *d,
+								 const MmrVersion *local_version,
+								 TupleTableSlot *keyslot,
+								 const AttrNumber *keyattrs, int nkeyattrs,
+								 TupleTableSlot *local, TupleTableSlot *remote)
+			pg_attribute_noreturn();
+static int	index_keyattrs(const MmrUniqueIndex *ui, AttrNumber *out);
+
+/*
+ * mmr_apply_row_change applies one remote INSERT, UPDATE or DELETE to the
+ * open relation rel, within the apply transaction's current step.
+ */
+void
+mmr_apply_row_change(MmrApplyRelation *rel, MmrChangeKind kind,
+					 const MmrChange *change)
+{
+	ChangeState cs;
+	ListCell   *lc;
+
+	state_init(&cs, rel, kind, change);
+	switch (kind)
+	{
+		case MMR_CHANGE_INSERT:
+			apply_insert(&cs);
+			break;
+		case MMR_CHANGE_UPDATE:
+			apply_update(&cs);
+			break;
+		case MMR_CHANGE_DELETE:
+			apply_delete(&cs);
+			break;
+	}
+	mmr_exec_end(cs.ex);
+
+	foreach(lc, cs.log)
+		mmr_conflict_log_write((MmrConflictLogRow *) lfirst(lc));
+	mmr_remote_xact.nconflicts += list_length(cs.log);
+}
+
+/*
+ * mmr_conflict_note_commit remembers that local transaction xid applied
+ * the current remote transaction (called just before its commit).
+ */
+void
+mmr_conflict_note_commit(TransactionId xid)
+{
+	OwnXid	   *entry;
+
+	if (!TransactionIdIsNormal(xid))
+		return;
+	entry = &own_xids[xid & (OWN_XID_CACHE_SIZE - 1)];
+	entry->xid = xid;
+	entry->commit_time = mmr_remote_xact.commit_time;
+}
+
+static void
+state_init(ChangeState *cs, MmrApplyRelation *rel, MmrChangeKind kind,
+		   const MmrChange *change)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->rel = rel;
+	cs->kind = kind;
+	cs->change = change;
+	cs->ex = mmr_exec_begin(rel);
+
+	if (rel->resolvers_xact != mmr_remote_xact.seq)
+	{
+		rel->resolvers = *mmr_table_resolvers(rel->localrel);
+		rel->resolvers_xact = mmr_remote_xact.seq;
+	}
+
+	cs->base.change = kind;
+	mmr_version_for_node(mmr_apply_slot->peer_node_id,
+						 mmr_remote_xact.commit_time, &cs->base.remote);
+	cs->base.horizon = mmr_remote_xact.horizon;
+	cs->base.nhorizon = mmr_remote_xact.nhorizon;
+	cs->base.local_node = mmr_local_node_id();
+	memcpy(cs->base.resolvers, rel->resolvers.resolvers,
+		   sizeof(cs->base.resolvers));
+
+	for (int i = 0; i < rel->natts; i++)
+		if (rel->local[i].lookup_key && cs->nkeyattrs < INDEX_MAX_KEYS)
+			cs->keyattrs[cs->nkeyattrs++] = i + 1;
+}
+
+/*
+ * row_version: who wrote the local row in slot, and when.  A row of the
+ * apply transaction itself is the remote change's; a row of one of our
+ * own recent commits is the peer's; anything else asks commit_ts.
+ */
+static void
+row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out)
+{
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+	TransactionId xmin = HeapTupleHeaderGetXmin(tuple->t_data);
+	OwnXid	   *own = &own_xids[xmin & (OWN_XID_CACHE_SIZE - 1)];
+
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		*out = cs->base.remote;
+	else if (TransactionIdIsNormal(xmin) && own->xid == xmin)
+		mmr_version_for_node(mmr_apply_slot->peer_node_id, own->commit_time, out);
+	else
+		mmr_version_from_xid(xmin, out);
+}
+
+/*
+ * find_tombstone looks up the tombstone of the key in keyslot into f and
+ * returns the key's text form (NULL when the table keeps no tombstones).
+ */
+static char *
+find_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
+{
+	char	   *key;
+
+	if (!cs->rel->has_tombstones)
+		return NULL;
+	key = mmr_tombstone_key(cs->rel->localrel, keyslot);
+	if (key != NULL)
+		f->tombstone_exists = mmr_tombstone_find(cs->rel->localrel, key,
+												 &f->tombstone);
+	return key;
+}
+
+static void
+decide(const MmrConflictFacts *f, MmrConflictDecision *d)
+{
+	MmrError	err;
+
+	if (mmr_conflict_decide(f, d, &err) != MMR_OK)
+		mmr_core_raise(&err);
+}
+
+/*
+ * apply_insert: the remote row meets the row with its key (the target),
+ * other rows holding its unique values, its key's tombstone, or nothing.
+ */
+static void
+apply_insert(ChangeState *cs)
+{
+	TupleTableSlot *remote = mmr_exec_new_row(cs->ex, MMR_CHANGE_INSERT,
+											  cs->change, NULL);
+	MmrConflictFacts f = cs->base;
+	MmrConflictDecision d;
+	MmrUniqueHits hits;
+
+	mmr_exec_find_unique(cs->ex, remote, NULL, &hits);
+	if (hits.target != NULL)
+	{
+		f.row_exists = 1;
+		row_version(cs, hits.target, &f.row);
+	}
+	else
+		(void) find_tombstone(cs, remote, &f);
+	decide(&f, &d);
+	carry_out_write(cs, &f, &d, hits.target, remote, remote, &hits);
+}
+
+/*
+ * apply_update: the local row found by the old key, or its tombstone, or
+ * nothing; then other rows holding the new row's unique values.
+ */
+static void
+apply_update(ChangeState *cs)
+{
+	MmrConflictFacts f = cs->base;
+	MmrConflictDecision d;
+	TupleTableSlot *searchslot;
+	TupleTableSlot *local;
+	TupleTableSlot *remote;
+
+	if (mmr_exec_find_row(cs->ex, cs->change, "update", &searchslot, &local))
+	{
+		remote = mmr_exec_new_row(cs->ex, MMR_CHANGE_UPDATE, cs->change, local);
+		f.row_exists = 1;
+		row_version(cs, local, &f.row);
+		decide(&f, &d);
+	}
+	else
+	{
+		(void) find_tombstone(cs, searchslot, &f);
+		decide(&f, &d);
+
+		/*
+		 * The row is new here: built only when it is stored or shown, as
+		 * it may lack unchanged TOAST values (then that is an ERROR).
+		 */
+		remote = d.conflict != MMR_CONFLICT_NONE || d.action == MMR_ACTION_INSERT ?
+			mmr_exec_new_row(cs->ex, MMR_CHANGE_UPDATE, cs->change, NULL) : NULL;
+	}
+	carry_out_write(cs, &f, &d, local, remote, searchslot, NULL);
+}
+
+/*
+ * carry_out_write carries out the decision d about a remote INSERT or
+ * UPDATE that met local (or no row): a custom resolver, then the other
+ * rows holding unique values of the row to store (initial: those the
+ * INSERT's probe already found), then the write.
+ */
+static void
+carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
+				TupleTableSlot *local, TupleTableSlot *remote,
+				TupleTableSlot *keyslot, MmrUniqueHits *initial)
+{
+	const MmrVersion *local_version = f->row_exists ? &f->row :
+		f->tombstone_exists ? &f->tombstone : NULL;
+	TupleTableSlot *store = remote;
+
+	if (d->call_custom)
+		store = run_custom(cs, d, local_version, local, remote, keyslot,
+						   cs->keyattrs, cs->nkeyattrs);
+	if (d->action == MMR_ACTION_ERROR)
+		raise_conflict_error(cs, d, local_version, keyslot, cs->keyattrs,
+							 cs->nkeyattrs, local, remote);
+
+	if (d->action == MMR_ACTION_INSERT || d->action == MMR_ACTION_UPDATE)
+	{
+		MmrUniqueHits hits;
+		TupleTableSlot **others;
+		const MmrUniqueIndex **indexes;
+		int			nothers;
+
+		if (initial != NULL && store == remote)
+			hits = *initial;
+		else
+			mmr_exec_find_unique(cs->ex, store,
+								 d->action == MMR_ACTION_UPDATE ? local : NULL,
+								 &hits);
+
+		/*
+		 * Inserting, a row found through the lookup index holds the new
+		 * row's key: it is one more other row (an UPDATE that moved its key
+		 * onto an existing one).
+		 */
+		others = palloc(sizeof(TupleTableSlot *) * (hits.nother + 1));
+		indexes = palloc(sizeof(MmrUniqueIndex *) * (hits.nother + 1));
+		nothers = 0;
+		if (d->action == MMR_ACTION_INSERT && hits.target != NULL)
+		{
+			for (int u = 0; u < cs->rel->nunique; u++)
+				if (cs->rel->unique[u].is_lookup)
+					indexes[nothers] = &cs->rel->unique[u];
+			others[nothers++] = hits.target;
+		}
+		for (int i = 0; i < hits.nother; i++)
+		{
+			indexes[nothers] = hits.other_index[i];
+			others[nothers++] = hits.other[i];
+		}
+
+		if (nothers > 0 && !resolve_other_rows(cs, &store, others, indexes, nothers))
+		{
+			/* An other row won: the change is dropped, the local row kept. */
+			d->action = MMR_ACTION_NOTHING;
+			if (d->conflict != MMR_CONFLICT_NONE)
+				d->resolution = MMR_RESOLUTION_KEEP_LOCAL;
+		}
+	}
+
+	if (d->conflict != MMR_CONFLICT_NONE)
+		log_conflict(cs, d, local_version, keyslot, cs->keyattrs, cs->nkeyattrs,
+					 local, remote,
+					 d->action == MMR_ACTION_NOTHING ? local : store);
+
+	switch (d->action)
+	{
+		case MMR_ACTION_INSERT:
+			mmr_exec_insert(cs->ex, store);
+			break;
+		case MMR_ACTION_UPDATE:
+			mmr_exec_update(cs->ex, local, store);
+			break;
+		case MMR_ACTION_NOTHING:
+			break;
+		default:
+			elog(ERROR, "unexpected conflict action %d for a remote %s",
+				 d->action, cs->kind == MMR_CHANGE_INSERT ? "INSERT" : "UPDATE");
+	}
+}
+
+/*
+ * resolve_other_rows decides the change against each other row holding
+ * one of its unique values (insert_exists / update_exists), combines the
+ * decisions (the change goes on only if it wins against every one), logs
+ * each, and deletes them when it goes on.  *store may become a custom
+ * resolver's merged row.  Returns whether the change goes on.
+ */
+static bool
+resolve_other_rows(ChangeState *cs, TupleTableSlot **store,
+				   TupleTableSlot **others, const MmrUniqueIndex **indexes,
+				   int nothers)
+{
+	MmrConflictFacts *facts = palloc(sizeof(MmrConflictFacts) * nothers);
+	MmrConflictDecision *decisions = palloc(sizeof(MmrConflictDecision) * nothers);
+	TupleTableSlot *remote = *store;
+	bool		go_on;
+
+	for (int i = 0; i < nothers; i++)
+	{
+		AttrNumber	keyattrs[INDEX_MAX_KEYS];
+		int			nkeyattrs = index_keyattrs(indexes[i], keyattrs);
+
+		facts[i] = cs->base;
+		facts[i].other_row = 1;
+		facts[i].row_exists = 1;
+		row_version(cs, others[i], &facts[i].row);
+		decide(&facts[i], &decisions[i]);
+		if (decisions[i].call_custom)
+		{
+			TupleTableSlot *result = run_custom(cs, &decisions[i], &facts[i].row,
+												others[i], remote, remote,
+												keyattrs, nkeyattrs);
+
+			/* A merged row replaces the remote one, the other row goes. */
+			if (decisions[i].resolution == MMR_RESOLUTION_MERGED)
+				*store = result;
+		}
+		if (decisions[i].action == MMR_ACTION_ERROR)
+			raise_conflict_error(cs, &decisions[i], &facts[i].row, remote,
+								 keyattrs, nkeyattrs, others[i], remote);
+	}
+
+	go_on = mmr_conflict_combine_unique(decisions, nothers) != 0;
+	for (int i = 0; i < nothers; i++)
+	{
+		AttrNumber	keyattrs[INDEX_MAX_KEYS];
+		int			nkeyattrs = index_keyattrs(indexes[i], keyattrs);
+
+		log_conflict(cs, &decisions[i], &facts[i].row, remote, keyattrs,
+					 nkeyattrs, others[i], remote,
+					 go_on ? *store : others[i]);
+		if (go_on && decisions[i].action == MMR_ACTION_DELETE_OTHER)
+			mmr_exec_delete(cs->ex, others[i]);
+	}
+	return go_on;
+}
+
+/*
+ * apply_delete: the local row found by the key, or its tombstone, or
+ * nothing.  Applied deletes and delete_missing leave a tombstone when the
+ * decision says so.
+ */
+static void
+apply_delete(ChangeState *cs)
+{
+	MmrConflictFacts f = cs->base;
+	MmrConflictDecision d;
+	TupleTableSlot *searchslot;
+	TupleTableSlot *local;
+	const MmrVersion *local_version;
+	char	   *key = NULL;
+
+	if (mmr_exec_find_row(cs->ex, cs->change, "delete", &searchslot, &local))
+	{
+		f.row_exists = 1;
+		row_version(cs, local, &f.row);
+		local_version = &f.row;
+	}
+	else
+	{
+		key = find_tombstone(cs, searchslot, &f);
+		local_version = f.tombstone_exists ? &f.tombstone : NULL;
+	}
+	decide(&f, &d);
+	if (d.action == MMR_ACTION_ERROR)
+		raise_conflict_error(cs, &d, local_version, searchslot, cs->keyattrs,
+							 cs->nkeyattrs, local, NULL);
+
+	if (d.conflict != MMR_CONFLICT_NONE)
+		log_conflict(cs, &d, local_version, searchslot, cs->keyattrs,
+					 cs->nkeyattrs, local, NULL,
+					 d.action == MMR_ACTION_DELETE ? NULL : local);
+	if (d.action == MMR_ACTION_DELETE)
+		mmr_exec_delete(cs->ex, local);
+	else if (d.action != MMR_ACTION_NOTHING)
+		elog(ERROR, "unexpected conflict action %d for a remote DELETE", d.action);
+
+	if (d.record_tombstone && cs->rel->has_tombstones)
+	{
+		if (key == NULL)
+			key = mmr_tombstone_key(cs->rel->localrel,
+									local != NULL ? local : searchslot);
+		if (key != NULL)
+			mmr_tombstone_record(cs->rel->localrel, key);
+	}
+}
+
+/*
+ * run_custom runs the table's custom resolver for the conflict d and sets
+ * d's resolution (and action) from its result, which it returns as the
+ * row to store (NULL when nothing is stored).  An ERROR inside the
+ * function is the error resolution: its log row is kept aside first.
+ */
+static TupleTableSlot *
+run_custom(ChangeState *cs, MmrConflictDecision *d,
+		   const MmrVersion *local_version, TupleTableSlot *local,
+		   TupleTableSlot *remote, TupleTableSlot *keyslot,
+		   const AttrNumber *keyattrs, int nkeyattrs)
+{
+	TupleTableSlot *result = mmr_exec_extra_slot(cs->ex);
+	MmrConflictDecision failed = *d;
+	bool		returned;
+
+	failed.resolution = MMR_RESOLUTION_ERROR;
+	failed.call_custom = 0;
+	mmr_conflict_log_set_error(mmr_conflict_log_row(cs->rel, &failed,
+													local_version,
+													&cs->base.remote, keyslot,
+													keyattrs, nkeyattrs,
+													local, remote, NULL));
+	returned = mmr_call_custom_resolver(cs->rel->localrel,
+										cs->rel->resolvers.functions[d->conflict],
+										local, remote,
+										mmr_conflict_type_name(d->conflict),
+										result);
+	mmr_conflict_log_clear_error();
+	d->call_custom = 0;
+
+	if (!returned)
+	{
+		d->resolution = MMR_RESOLUTION_SKIP;
+		d->action = MMR_ACTION_NOTHING;
+		return NULL;
+	}
+	if (rows_equal(result, remote))
+	{
+		d->resolution = MMR_RESOLUTION_APPLY_REMOTE;
+		return remote;
+	}
+	if (local != NULL && rows_equal(result, local))
+	{
+		d->resolution = MMR_RESOLUTION_KEEP_LOCAL;
+		d->action = MMR_ACTION_NOTHING;
+		return NULL;
+	}
+	d->resolution = MMR_RESOLUTION_MERGED;
+	return result;
+}
+
+/*
+ * rows_equal compares two rows of the table value by value, by their
+ * binary image (as record_image_eq does), whatever their TOAST state.
+ */
+static bool
+rows_equal(TupleTableSlot *a, TupleTableSlot *b)
+{
+	TupleDesc	desc = a->tts_tupleDescriptor;
+
+	slot_getallattrs(a);
+	slot_getallattrs(b);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (a->tts_isnull[i] != b->tts_isnull[i])
+			return false;
+		if (a->tts_isnull[i])
+			continue;
+		if (att->attlen == -1)
+		{
+			struct varlena *va = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a->tts_values[i]));
+			struct varlena *vb = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b->tts_values[i]));
+
+			if (VARSIZE_ANY_EXHDR(va) != VARSIZE_ANY_EXHDR(vb) ||
+				memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) != 0)
+				return false;
+		}
+		else if (!datumIsEqual(a->tts_values[i], b->tts_values[i],
+							   att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+static void
+log_conflict(ChangeState *cs, const MmrConflictDecision *d,
+			 const MmrVersion *local_version, TupleTableSlot *keyslot,
+			 const AttrNumber *keyattrs, int nkeyattrs, TupleTableSlot *local,
+			 TupleTableSlot *remote, TupleTableSlot *resolved)
+{
+	cs->log = lappend(cs->log,
+					  mmr_conflict_log_row(cs->rel, d, local_version,
+										   &cs->base.remote, keyslot,
+										   keyattrs, nkeyattrs, local, remote,
+										   resolved));
+}
+
+/*
+ * raise_conflict_error stops apply for an error resolution.  Its log row
+ * is written by the worker's error path, after the rollback.
+ */
+static void
+raise_conflict_error(ChangeState *cs, const MmrConflictDecision *d,
+					 const MmrVersion *local_version, TupleTableSlot *keyslot,
+					 const AttrNumber *keyattrs, int nkeyattrs,
+					 TupleTableSlot *local, TupleTableSlot *remote)
+{
+	mmr_conflict_log_set_error(mmr_conflict_log_row(cs->rel, d, local_version,
+													&cs->base.remote, keyslot,
+													keyattrs, nkeyattrs,
+													local, remote, NULL));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("conflict %s on table \"%s.%s\" is resolved as error",
+					mmr_conflict_type_name(d->conflict),
+					cs->rel->nspname, cs->rel->relname),
+			 errdetail("The remote change is not applied; apply from this peer stops and retries. The conflict is in mmr.conflict_log."),
+			 errhint("Change the local data, or the table's resolver with mmr.set_conflict_resolver().")));
+}
+
+/* The table columns of a unique index, for the conflict log's key. */
+static int
+index_keyattrs(const MmrUniqueIndex *ui, AttrNumber *out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < ui->nkeys; i++)
+		if (ui->attnums[i] > 0)
+			out[n++] = ui->attnums[i];
+	return n;
+}

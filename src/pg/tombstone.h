@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * tombstone.h
+ *	  Delete tombstones (tombstone.c): one row of mmr.tombstone per deleted
+ *	  key, written in the transaction of the delete, so that its xmin's
+ *	  commit_ts gives the delete's origin and commit time (docs/conflicts.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MMR_TOMBSTONE_H
+#define MMR_TOMBSTONE_H
+
+#include "executor/tuptable.h"
+#include "utils/relcache.h"
+
+#include "mmr_core.h"
+
+/*
+ * The text form of the key of the row in slot: the columns of the table's
+ * replica identity index (or primary key).  The one function used for
+ * local deletes (the trigger) and applied ones, so both find each other.
+ * NULL when the table has no such index (no tombstones then).
+ */
+extern char *mmr_tombstone_key(Relation rel, TupleTableSlot *slot);
+
+/* Finds the key's tombstone and fills *version from its xmin. */
+extern bool mmr_tombstone_find(Relation rel, const char *key,
+							   MmrVersion *version);
+
+/*
+ * Stores the key's tombstone, or replaces the existing one, in the current
+ * transaction (its version is then this transaction's: the remote one when
+ * applying).
+ */
+extern void mmr_tombstone_record(Relation rel, const char *key);
+
+/* The index whose columns make the key; InvalidOid: no tombstones. */
+extern Oid	mmr_tombstone_key_index(Relation rel);
+
+/* The role tombstones are written as (the owner of mmr.tombstone). */
+extern Oid	mmr_tombstone_owner(void);
+
+/* Removes the collectable tombstones (the manager); returns how many. */
+extern int64 mmr_tombstone_collect(void);
+
+/* tombstone_trigger.c: the local-delete trigger on every replicated table. */
+extern void mmr_tombstone_install_all(void);
+
+#endif							/* MMR_TOMBSTONE_H */

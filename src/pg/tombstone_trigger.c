@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * tombstone_trigger.c
+ *	  The local-delete trigger that records tombstones, and its installation
+ *	  on every replicated user table.
+ *
+ * NOTES
+ *	  mmr.tombstone_trigger() is a row-level AFTER DELETE trigger.  It is an
+ *	  ordinary (ENABLE ORIGIN) trigger, so it does not fire in apply workers
+ *	  (session_replication_role = replica): apply records the deletes it
+ *	  applies itself, with the peer's version.
+ *
+ *	  It is installed on every replicated table with a key at group_create
+ *	  and group_join, and on tables created or altered later while in a
+ *	  group, by the event trigger mmr.tombstone_new_tables() (ENABLE ALWAYS,
+ *	  so DDL applied from a peer counts too).  Tables excluded from
+ *	  replication, temporary and unlogged ones (never decoded), mmr's own and
+ *	  tables without a replica identity index or primary key get none.  The
+ *	  trigger is created as the owner of mmr.tombstone: the user creating a
+ *	  table may not execute the trigger function.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "mmr.h"
+#include "node_cache.h"
+#include "tombstone.h"
+
+#define TOMBSTONE_TRIGGER_NAME "mmr_tombstone"
+
+PG_FUNCTION_INFO_V1(mmr_tombstone_trigger);
+PG_FUNCTION_INFO_V1(mmr_tombstone_new_tables);
+
+/*
+ * mmr.tombstone_trigger(): AFTER DELETE FOR EACH ROW.
+ */
+Datum
+mmr_tombstone_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	char	   *key;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mmr.tombstone_trigger() must be fired AFTER DELETE FOR EACH ROW")));
+
+	/* A parted node keeps its triggers; its deletes need no tombstones. */
+	if (mmr_local_node_id() == 0)
+		return PointerGetDatum(NULL);
+
+	key = mmr_tombstone_key(trigdata->tg_relation, trigdata->tg_trigslot);
+	if (key != NULL)
+		mmr_tombstone_record(trigdata->tg_relation, key);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * wants_tombstones tells whether relid gets the trigger.
+ */
+static bool
+wants_tombstones(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	bool		wanted;
+	Relation	rel;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tup);
+	wanted = form->relkind == RELKIND_RELATION &&
+		form->relpersistence == RELPERSISTENCE_PERMANENT &&
+		!IsCatalogNamespace(form->relnamespace) &&
+		!IsToastNamespace(form->relnamespace) &&
+		form->relnamespace != mmr_schema_oid(false);
+	ReleaseSysCache(tup);
+	if (!wanted || !mmr_table_is_replicated(relid))
+		return false;
+
+	rel = table_open(relid, AccessShareLock);
+	wanted = OidIsValid(mmr_tombstone_key_index(rel));
+	table_close(rel, AccessShareLock);
+	return wanted;
+}
+
+/*
+ * install_on creates the trigger on relid if it wants one and has none.
+ * Caller is connected to SPI and runs as a superuser.
+ */
+static void
+install_on(Oid relid)
+{
+	char	   *sql;
+
+	if (OidIsValid(get_trigger_oid(relid, TOMBSTONE_TRIGGER_NAME, true)) ||
+		!wants_tombstones(relid))
+		return;
+	sql = psprintf("CREATE TRIGGER " TOMBSTONE_TRIGGER_NAME " AFTER DELETE ON %s "
+				   "FOR EACH ROW EXECUTE FUNCTION mmr.tombstone_trigger()",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  get_rel_name(relid)));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the tombstone trigger on table %u", relid);
+	pfree(sql);
+}
+
+/*
+ * install_from_query installs the trigger on each table that query lists
+ * (first column: oid), as the owner of mmr's catalogs.
+ */
+static void
+install_from_query(const char *query)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner = mmr_tombstone_owner();
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list tables: %s", query);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			relids = lappend_oid(relids, DatumGetObjectId(d));
+	}
+	foreach(lc, relids)
+		install_on(lfirst_oid(lc));
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * mmr_tombstone_install_all installs the trigger on every table that wants
+ * one (group_create, group_join).
+ */
+void
+mmr_tombstone_install_all(void)
+{
+	install_from_query("SELECT c.oid FROM pg_catalog.pg_class c "
+					   "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+					   "ORDER BY c.oid");
+}
+
+/*
+ * mmr.tombstone_new_tables(): event trigger on ddl_command_end for CREATE
+ * TABLE, CREATE TABLE AS, SELECT INTO and ALTER TABLE (a key added later).
+ */
+Datum
+mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mmr.tombstone_new_tables() must be called as an event trigger")));
+
+	if (mmr_local_node_id() != 0)
+		install_from_query("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
+						   "WHERE object_type = 'table'");
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,90 @@
+# MmrConflictTest.pm: helpers of the conflict TAP tests (test/t/03*.pl).
+#
+# A conflict is made truly concurrent by pausing apply on both nodes of a
+# two-node group, writing on each, and resuming: neither write has seen the
+# other.  The second node writes later, so its commit time is the greater.
+package MmrConflictTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use MmrTest;
+
+our @EXPORT = qw(ct_sql ct_pause_both ct_resume_and_settle ct_round
+  ct_last_conflict_id ct_conflicts_since ct_status);
+
+# ct_sql(NODE, SQL): the result of SQL in database postgres.
+sub ct_sql
+{
+	my ($node, $sql) = @_;
+	return $node->safe_psql('postgres', $sql);
+}
+
+# ct_pause_both(A, B): apply paused on both, and seen to be.
+sub ct_pause_both
+{
+	my @nodes = @_;
+	ct_sql($_, 'SELECT mmr.apply_pause()') for @nodes;
+	for my $node (@nodes)
+	{
+		mmr_wait_until($node,
+			"SELECT count(*) = 1 FROM mmr.replication_status WHERE state = 'paused'");
+	}
+	return;
+}
+
+# ct_resume_and_settle(A, B): apply resumed, and every write of each node
+# applied on the other.
+sub ct_resume_and_settle
+{
+	my @nodes = @_;
+	ct_sql($_, 'SELECT mmr.apply_resume()') for @nodes;
+	mmr_wait_caught_up($_) for @nodes;
+	return;
+}
+
+sub ct_last_conflict_id
+{
+	my ($node) = @_;
+	return ct_sql($node, 'SELECT coalesce(max(conflict_id), 0) FROM mmr.conflict_history');
+}
+
+# ct_conflicts_since(NODE, ID, TABLE): the conflicts on TABLE logged after
+# conflict ID, one line each: "type resolution resolver local<-remote
+# key=... local=<v> resolved=<v>" (v: the column v of the rows).
+sub ct_conflicts_since
+{
+	my ($node, $after, $table) = @_;
+	return ct_sql($node, qq{
+		SELECT coalesce(string_agg(format('%s %s %s %s<-%s key=%s local=%s resolved=%s',
+		                                  conflict_type, resolution, resolver,
+		                                  local_node, remote_node, key,
+		                                  local_row ->> 'v', resolved_row ->> 'v'),
+		                           E'\\n' ORDER BY conflict_id), '')
+		  FROM mmr.conflict_log
+		 WHERE conflict_id > $after AND relation = 'public.$table'});
+}
+
+# ct_round(A, B, TABLE, SQL_A, SQL_B): one concurrent round, SQL_A on A
+# then SQL_B on B; returns the conflicts on TABLE each node logged.
+sub ct_round
+{
+	my ($a, $b, $table, $on_a, $on_b) = @_;
+	my ($ca, $cb) = (ct_last_conflict_id($a), ct_last_conflict_id($b));
+	ct_pause_both($a, $b);
+	ct_sql($a, $on_a);
+	ct_sql($b, $on_b);
+	ct_resume_and_settle($a, $b);
+	return (ct_conflicts_since($a, $ca, $table), ct_conflicts_since($b, $cb, $table));
+}
+
+# ct_status(NODE): "state last_error" of its one peer ("-" for no error).
+sub ct_status
+{
+	my ($node) = @_;
+	return ct_sql($node,
+		q{SELECT state || ' ' || coalesce(last_error, '-') FROM mmr.replication_status});
+}
+
+1;
