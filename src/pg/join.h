@@ -17,6 +17,9 @@
 extern PGDLLEXPORT void mmr_join_worker_main(Datum main_arg);
 extern void mmr_join_set_phase(MmrWorkerSlot *slot, const char *phase);
 
+/* join_identity.c */
+extern char *mmr_identity_mismatch(void);
+
 /* join_copy.c */
 extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot);
 extern void mmr_join_restore_schema(const char *script);

@@ -19,6 +19,10 @@
  *	  get no apply worker: their slots for us may not exist yet, and they
  *	  write nothing of their own before they are ready.
  *
+ *	  A database whose recorded identity is not its own (a restored dump or
+ *	  a file copy of a member) gets no workers at all: the reason goes into
+ *	  every peer's slot, so mmr.replication_status shows it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -68,6 +72,9 @@ typedef struct ApplyWorker
 
 static ApplyWorker workers[MAX_PEERS];
 static int	nworkers = 0;
+
+/* Why this database may not act as its node, or empty. */
+static char identity_problem[MMR_LAST_ERROR_SIZE];
 
 /* The join worker, while this node joins with a data copy. */
 static ApplyWorker join_worker;
@@ -132,6 +139,14 @@ read_group(Peer *peers, int *npeers, JoinGate *gate)
 	}
 
 	*gate = member ? read_join_gate() : JOIN_GATE_NONE;
+	identity_problem[0] = '\0';
+	if (member)
+	{
+		char	   *why = mmr_identity_mismatch();
+
+		if (why != NULL)
+			strlcpy(identity_problem, why, sizeof(identity_problem));
+	}
 	if (member)
 		ret = SPI_execute("SELECT n.node_id, n.node_name, n.status = 'parted' "
 						  "FROM mmr.node n, mmr.local_node l "
@@ -328,6 +343,36 @@ manage(const Peer *peers, int npeers, JoinGate gate)
 	return nap_ms;
 }
 
+/*
+ * refuse_to_act stops every worker of a database that is a copy of a node,
+ * and shows why in each peer's slot.
+ */
+static long
+refuse_to_act(const Peer *peers, int npeers)
+{
+	static bool logged = false;
+
+	(void) manage(peers, 0, JOIN_GATE_FAILED);
+	for (int i = 0; i < npeers; i++)
+	{
+		MmrWorkerSlot *slot;
+
+		if (peers[i].parted)
+			continue;
+		slot = mmr_slot_acquire(MMR_WORKER_APPLY, MyDatabaseId, peers[i].node_id,
+								peers[i].name);
+		mmr_slot_set_error(slot, identity_problem);
+	}
+	if (!logged)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mmr starts no apply worker in database %u", MyDatabaseId),
+				 errdetail("%s.", identity_problem),
+				 errhint("Run mmr.part_node() for the local node here (the peers are not told), then join the group with mmr.group_join().")));
+	logged = true;
+	return MANAGER_NAP_MS;
+}
+
 void
 mmr_manager_main(Datum main_arg)
 {
@@ -368,7 +413,10 @@ mmr_manager_main(Datum main_arg)
 			ereport(LOG, (errmsg("mmr manager started for database %u", dboid)));
 		}
 
-		nap_ms = manage(peers, npeers, gate);
+		if (identity_problem[0] != '\0')
+			nap_ms = refuse_to_act(peers, npeers);
+		else
+			nap_ms = manage(peers, npeers, gate);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 nap_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
