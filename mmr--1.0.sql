@@ -249,6 +249,68 @@ CREATE EVENT TRIGGER mmr_tombstone_new_tables ON ddl_command_end
 ALTER EVENT TRIGGER mmr_tombstone_new_tables ENABLE ALWAYS;
 
 /*
+ * Joining with a data copy (src/pg/join_worker.c, docs/join.md).
+ */
+
+-- One row per join this node has made or is making (local).  join_dsn may
+-- hold a password: superuser only, never shown by the view.
+CREATE TABLE mmr.join_state (
+    join_id       integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    node_id       integer NOT NULL,
+    node_name     text NOT NULL,
+    join_dsn      text NOT NULL,
+    join_node_id  integer NOT NULL,
+    phase         text NOT NULL CHECK (phase IN ('copying_schema', 'copying_data',
+                                                 'catching_up', 'ready', 'failed')),
+    copy_started  boolean NOT NULL DEFAULT false,  -- a worker began the copy
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz,
+    tables_total  integer NOT NULL DEFAULT 0,
+    tables_done   integer NOT NULL DEFAULT 0,
+    bytes_copied  bigint NOT NULL DEFAULT 0,
+    last_error    text
+);
+
+-- Which server and database this node is (local, dumped with the extension's
+-- data): a restored dump or a file copy of a member finds a different one
+-- here and refuses to act as that member.
+CREATE TABLE mmr.local_identity (
+    system_identifier  text NOT NULL,
+    database_oid       oid NOT NULL,
+    singleton          boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
+);
+
+-- Live progress of the running join worker (shared memory).
+CREATE FUNCTION mmr.join_progress(OUT phase text, OUT tables_total integer,
+                                  OUT tables_done integer, OUT bytes_copied bigint)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_join_progress';
+
+CREATE VIEW mmr.join_status AS
+    SELECT j.node_name,
+           coalesce(p.phase, j.phase) AS phase,
+           j.started_at, j.finished_at,
+           coalesce(p.tables_total, j.tables_total) AS tables_total,
+           coalesce(p.tables_done, j.tables_done) AS tables_done,
+           coalesce(p.bytes_copied, j.bytes_copied) AS bytes_copied,
+           j.last_error
+      FROM mmr.join_state j
+      LEFT JOIN mmr.join_progress() p
+             ON j.join_id = (SELECT max(join_id) FROM mmr.join_state)
+            AND j.phase IN ('copying_schema', 'copying_data')
+     ORDER BY j.join_id;
+
+-- Called by a joining node on its join node: holds this node's apply until
+-- the calling session ends, once every apply worker is between transactions.
+CREATE FUNCTION mmr.join_hold_apply()
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_join_hold_apply';
+
+SELECT pg_catalog.pg_extension_config_dump('mmr.local_identity', '');
+
+/*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary
  * and this node's name; the conflict log holds row data and is not public.

@@ -1,7 +1,7 @@
 -- Forming and leaving a group on one node, and the errors on the way.
 -- (The server's environment names its own socket, so 'dbname=...' reaches it.)
 
--- Joining with a data copy is not supported yet.
+-- Joining (with a data copy, the default) needs a target in a group.
 SELECT mmr.group_join('n2', 'dbname=contrib_regression', 'dbname=contrib_regression');
 -- Bad input changes nothing.
 SELECT mmr.group_create('', 'dbname=contrib_regression');

@@ -106,7 +106,7 @@ static void apply_load_peer(int32 peer_node_id);
 static XLogRecPtr apply_setup_origin(void);
 static void apply_connect(XLogRecPtr start_lsn);
 static void apply_check_not_parted(void);
-static void apply_ensure_slot(const char *slot_name);
+static void apply_check_slot(const char *slot_name);
 static void apply_loop(void);
 static bool apply_copy_data(char *buf, int len);
 static void apply_stream_ended(void);
@@ -376,7 +376,7 @@ apply_connect(XLogRecPtr start_lsn)
 
 	apply_check_not_parted();
 	slot_name = mmr_peer_object_name(peer_dboid, peer.local_node_id);
-	apply_ensure_slot(slot_name);
+	apply_check_slot(slot_name);
 
 	/* Where the peer's WAL ends now: until we get there we catch up. */
 	res = mmr_remote_exec_expect(peer_conn, "IDENTIFY_SYSTEM", PGRES_TUPLES_OK);
@@ -454,12 +454,12 @@ apply_check_not_parted(void)
 }
 
 /*
- * apply_ensure_slot creates our slot on the peer unless it exists (the
- * join usually created it).  Looking first keeps an "already exists" error
- * out of the peer's log at every start; a concurrent creation is fine too.
+ * apply_check_slot makes sure our slot exists on the peer.  Only a join
+ * creates it: a slot created now would start at the peer's current
+ * position and silently skip every change since the old one was lost.
  */
 static void
-apply_ensure_slot(const char *slot_name)
+apply_check_slot(const char *slot_name)
 {
 	PGresult   *res;
 	char	   *cmd;
@@ -470,34 +470,13 @@ apply_ensure_slot(const char *slot_name)
 	res = mmr_remote_exec_expect(peer_conn, cmd, PGRES_TUPLES_OK);
 	exists = PQntuples(res) > 0;
 	PQclear(res);
-	if (exists)
-		return;
-
-	cmd = psprintf("CREATE_REPLICATION_SLOT %s LOGICAL mmr NOEXPORT_SNAPSHOT",
-				   quote_identifier(slot_name));
-	res = mmr_remote_exec(peer_conn, cmd);
-	if (res == NULL)
+	if (!exists)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to peer \"%s\"", peer.name),
-				 errdetail_internal("%s", mmr_remote_error(peer_conn))));
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		if (sqlstate == NULL || strcmp(sqlstate, "42710") != 0)
-		{
-			char	   *msg = pchomp(PQresultErrorMessage(res));
-
-			PQclear(res);
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not create replication slot \"%s\" on peer \"%s\"",
-							slot_name, peer.name),
-					 errdetail_internal("%s", msg)));
-		}
-	}
-	PQclear(res);
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("replication slot \"%s\" does not exist on peer \"%s\"",
+						slot_name, peer.name),
+				 errdetail("The peer's changes since the slot was lost cannot be streamed; mmr does not re-create the slot at the current position, which would skip them."),
+				 errhint("Part this node (mmr.part_node) and join it again with a data copy.")));
 }
 
 /*
@@ -606,12 +585,15 @@ apply_copy_data(char *buf, int len)
 	type = pq_getmsgbyte(&s);
 	if (type == 'w')
 	{
-		XLogRecPtr	data_start = pq_getmsgint64(&s);
-		XLogRecPtr	wal_end = pq_getmsgint64(&s);
+		XLogRecPtr	wal_end;
 		bool		committed = false;
 
+		(void) pq_getmsgint64(&s);	/* data start */
+		wal_end = pq_getmsgint64(&s);
+
 		(void) pq_getmsgint64(&s);	/* send time */
-		apply_note_received(Max(data_start, wal_end), wal_end);
+		/* Only a COMMIT (below) moves the received position. */
+		apply_note_received(InvalidXLogRecPtr, wal_end);
 
 		/* One or more whole messages, a COMMIT only at the end. */
 		while (s.cursor < s.len)
@@ -632,6 +614,8 @@ apply_copy_data(char *buf, int len)
 			s.cursor += (int) consumed;
 			mmr_apply_handle_message(&msg);
 			committed = msg.kind == MMR_MSG_COMMIT;
+			if (committed)
+				apply_note_received(msg.u.commit.end_lsn, wal_end);
 
 			/*
 			 * Reset per message, not per batch: a 64 kB batch of a big

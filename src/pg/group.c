@@ -16,8 +16,15 @@
  *	  to be replicated" (DoNotReplicateId), like every copy of a peer's data:
  *	  they are the peers' own rows, not N's changes.
  *
- *	  Joining with data synchronization (schema and data copy) is not done
- *	  yet; it is refused with a clear error.
+ *	  A join with data synchronization checks everything it can here (the
+ *	  local database holds no user tables, same encoding, the name is free),
+ *	  registers N on J as 'joining' and records the join in mmr.join_state;
+ *	  the join worker (join_worker.c) creates the slots, copies and catches
+ *	  up.  Members start applying from N only once it is ready.
+ *
+ *	  Both kinds of join, and group_create, record which server and
+ *	  database this node is (mmr.local_identity): a copy of the database
+ *	  elsewhere then knows that it is not this node.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +39,8 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "replication/origin.h"
+#include "replication/slot.h"
+#include "mb/pg_wchar.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -241,6 +250,130 @@ set_local_node(int32 node_id)
 }
 
 /*
+ * record_identity notes which server and database this node is.
+ */
+static void
+record_identity(void)
+{
+	Oid			types[2] = {TEXTOID, OIDOID};
+	Datum		values[2];
+	char		sysid[32];
+
+	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
+	values[0] = CStringGetTextDatum(sysid);
+	values[1] = ObjectIdGetDatum(MyDatabaseId);
+	if (SPI_execute("DELETE FROM mmr.local_identity", false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("INSERT INTO mmr.local_identity (system_identifier, database_oid) "
+							  "VALUES ($1, $2)", 2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write mmr.local_identity");
+}
+
+/*
+ * record_join registers a join with a data copy for the join worker.
+ */
+static void
+record_join(int32 node_id, const char *name, const char *join_dsn, int32 join_node_id)
+{
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
+
+	values[0] = Int32GetDatum(node_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(join_dsn);
+	values[3] = Int32GetDatum(join_node_id);
+	if (SPI_execute_with_args("INSERT INTO mmr.join_state (node_id, node_name, join_dsn, "
+							  "join_node_id, phase) VALUES ($1, $2, $3, $4, 'copying_schema')",
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into mmr.join_state");
+}
+
+/*
+ * check_no_user_tables refuses a join with a data copy into a database
+ * that already holds tables of its own: the copy would mix with them.
+ */
+static void
+check_no_user_tables(void)
+{
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), "
+					"count(*) OVER () FROM pg_catalog.pg_class c "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' "
+					"AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+					"AND n.nspname NOT LIKE 'pg\\_%' "
+					"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+					"  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"  AND d.objid = c.oid AND d.deptype = 'e') "
+					"ORDER BY 1", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_class");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" is not empty", get_database_name(MyDatabaseId)),
+				 errdetail("It holds %s user table(s), for example %s.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Join into an empty database, or create the same schema and data here and call mmr.group_join() with synchronize_data => false.")));
+	SPI_finish();
+}
+
+/*
+ * check_same_encoding: rows are copied and streamed in the server
+ * encoding, so both databases must have the same one.
+ */
+static void
+check_same_encoding(PGconn *conn, const char *dsn)
+{
+	PGresult   *res = mmr_remote_exec_expect(conn, "SHOW server_encoding", PGRES_TUPLES_OK);
+	const char *remote = PQgetvalue(res, 0, 0);
+
+	if (strcmp(remote, GetDatabaseEncodingName()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the node at \"%s\" uses encoding %s, this database %s",
+						mmr_dsn_masked(dsn), remote, GetDatabaseEncodingName()),
+				 errhint("Create this database with ENCODING '%s'.", remote)));
+	PQclear(res);
+}
+
+/*
+ * check_group_size refuses a group this node could not serve in full:
+ * one apply worker and one slot per peer, never silently fewer.
+ */
+static void
+check_group_size(List *members)
+{
+	int			npeers = 0;
+	ListCell   *lc;
+
+	foreach(lc, members)
+		if (strcmp(((GroupMember *) lfirst(lc))->status, "parted") != 0)
+			npeers++;
+	/* a manager and a join worker besides the apply workers */
+	if (npeers + 2 > MMR_MAX_WORKERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the group has %d active nodes, more than this build of mmr can serve", npeers),
+				 errdetail("A node runs one apply worker per peer; mmr was built with MMR_MAX_WORKERS = %d (shared by all databases of the server).",
+						   MMR_MAX_WORKERS),
+				 errhint("Raise MMR_MAX_WORKERS in src/pg/shmem.h and rebuild mmr.")));
+	if (npeers > max_replication_slots)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("max_replication_slots (%d) is too small for a group of %d nodes",
+						max_replication_slots, npeers + 1),
+				 errhint("Set max_replication_slots to at least %d (a slot per peer, plus spare) and restart.",
+						 npeers + 2)));
+	if (npeers + 2 > max_worker_processes)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("max_worker_processes (%d) is too small for a group of %d nodes",
+						max_worker_processes, npeers + 1),
+				 errhint("Set max_worker_processes to at least %d (a worker per peer, plus 4) and restart.",
+						 npeers + 4)));
+}
+
+/*
  * mmr.group_create(local_node_name text, node_external_dsn text)
  */
 Datum
@@ -257,6 +390,7 @@ mmr_group_create(PG_FUNCTION_ARGS)
 	SPI_connect();
 	insert_local_node(1, name, "ready", 0, dsn, NULL);
 	set_local_node(1);
+	record_identity();
 	require_replica_identity();
 	SPI_finish();
 	mmr_tombstone_install_all();
@@ -407,6 +541,7 @@ mmr_group_join(PG_FUNCTION_ARGS)
 	PGconn	   *join_conn;
 	List	   *members;
 	List	   *volatile created = NIL;
+	GroupMember *volatile reused = NULL;
 	int32		join_node_id;
 	int32		new_id = 1;
 	ListCell   *lc;
@@ -414,13 +549,10 @@ mmr_group_join(PG_FUNCTION_ARGS)
 	PreventInTransactionBlock(true, "mmr.group_join()");
 	mmr_check_server_config();
 	check_node_name(name);
-	if (synchronize_data)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("joining with synchronize_data is not supported yet"),
-				 errhint("Create the same schema and data on this node, then call mmr.group_join() with synchronize_data => false.")));
 	lock_membership_and_check_not_member();
 	check_dsn_reaches_self(dsn);
+	if (synchronize_data)
+		check_no_user_tables();
 
 	join_conn = mmr_remote_connect(join_dsn, false, "mmr join");
 	PG_TRY();
@@ -430,28 +562,44 @@ mmr_group_join(PG_FUNCTION_ARGS)
 		{
 			GroupMember *m = lfirst(lc);
 
-			if (strcmp(m->name, name) == 0)
+			if (strcmp(m->name, name) == 0 && strcmp(m->status, "parted") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("node name \"%s\" is already used in the group", name),
-						 errhint("Choose another local_node_name.")));
+						 errhint("Choose another local_node_name, or part that node first.")));
+			if (strcmp(m->name, name) == 0)
+				reused = m;
 			new_id = Max(new_id, m->node_id + 1);
 		}
 		if (new_id > 1023)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("an mmr group cannot have more than 1023 node ids")));
+		check_group_size(members);
+		if (synchronize_data)
+			check_same_encoding(join_conn, join_dsn);
+
+		/* A parted node's name is free again: its row goes, everywhere. */
+		if (reused != NULL)
+		{
+			char	   *sql = psprintf("DELETE FROM mmr.node WHERE node_id = %d AND status = 'parted'",
+									   reused->node_id);
+
+			PQclear(mmr_remote_exec_expect(join_conn, sql, PGRES_COMMAND_OK));
+			members = list_delete_ptr(members, reused);
+		}
 
 		/*
 		 * Slots first, both ways, for every member still in the group: from
-		 * here on nothing committed anywhere is missed.
+		 * here on nothing committed anywhere is missed.  (A join with a copy
+		 * leaves them to the join worker.)
 		 */
 		foreach(lc, members)
 		{
 			GroupMember *m = lfirst(lc);
 			PGconn	   *conn;
 
-			if (strcmp(m->status, "parted") == 0)
+			if (synchronize_data || strcmp(m->status, "parted") == 0)
 				continue;
 			conn = mmr_remote_connect(m->dsn, false, "mmr join");
 			PG_TRY();
@@ -472,8 +620,9 @@ mmr_group_join(PG_FUNCTION_ARGS)
 		/* Register on the join node: its stream tells every member. */
 		{
 			char	   *sql = psprintf("INSERT INTO mmr.node (node_id, node_name, status, dsn) "
-									   "VALUES (%d, %s, 'ready', %s)",
+									   "VALUES (%d, %s, %s, %s)",
 									   new_id, quote_literal_cstr(name),
+									   synchronize_data ? "'joining'" : "'ready'",
 									   quote_literal_cstr(dsn));
 
 			PQclear(mmr_remote_exec_expect(join_conn, sql, PGRES_COMMAND_OK));
@@ -498,7 +647,13 @@ mmr_group_join(PG_FUNCTION_ARGS)
 		insert_local_node(m->node_id, m->name, m->status, m->priority, m->dsn,
 						  m->joined_at);
 	}
+	if (synchronize_data)
+	{
+		insert_local_node(new_id, name, "joining", 0, dsn, NULL);
+		record_join(new_id, name, join_dsn, join_node_id);
+	}
 	set_local_node(new_id);
+	record_identity();
 	require_replica_identity();
 	SPI_finish();
 	mmr_tombstone_install_all();
@@ -506,29 +661,45 @@ mmr_group_join(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/*
- * local_join_status returns this node's status, or NULL when it is in no
- * group or its own row has not arrived from the join node yet.
- */
-static char *
-local_join_status(bool *in_group)
+/* What wait_for_join looks at. */
+typedef struct JoinProgress
 {
-	char	   *status = NULL;
+	bool		in_group;
+	char	   *status;			/* own row's status, NULL until it arrived */
+	char	   *phase;			/* latest join with a copy, NULL for none */
+	char	   *last_error;
+} JoinProgress;
+
+static char *
+value_or_null(int col)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return v ? MemoryContextStrdup(TopTransactionContext, v) : NULL;
+}
+
+/*
+ * read_join_progress reads this node's status and its latest join.
+ */
+static void
+read_join_progress(JoinProgress *p)
+{
 	int			ret;
 
+	memset(p, 0, sizeof(*p));
 	SPI_connect();
-	ret = SPI_execute("SELECT n.status FROM mmr.local_node l "
-					  "LEFT JOIN mmr.node n USING (node_id)", false, 1);
-	*in_group = ret == SPI_OK_SELECT && SPI_processed > 0;
-	if (*in_group)
+	ret = SPI_execute("SELECT n.status, j.phase, j.last_error FROM mmr.local_node l "
+					  "LEFT JOIN mmr.node n USING (node_id) "
+					  "LEFT JOIN LATERAL (SELECT phase, last_error FROM mmr.join_state "
+					  "  ORDER BY join_id DESC LIMIT 1) j ON true", false, 1);
+	p->in_group = ret == SPI_OK_SELECT && SPI_processed > 0;
+	if (p->in_group)
 	{
-		char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (s != NULL)
-			status = MemoryContextStrdup(TopTransactionContext, s);
+		p->status = value_or_null(1);
+		p->phase = value_or_null(2);
+		p->last_error = value_or_null(3);
 	}
 	SPI_finish();
-	return status;
 }
 
 /*
@@ -536,6 +707,8 @@ local_join_status(bool *in_group)
  *
  * Waits until this node's own row, written on the join node, has come back
  * through replication with status ready: then the join node streams to us.
+ * A join with a copy must also have reached its phase ready; a failed one
+ * raises its error.
  */
 Datum
 mmr_wait_for_join(PG_FUNCTION_ARGS)
@@ -553,15 +726,24 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 
 	for (;;)
 	{
-		bool		in_group;
-		char	   *status = local_join_status(&in_group);
+		JoinProgress p;
+		char	   *status;
 
-		if (!in_group)
+		read_join_progress(&p);
+		status = p.status;
+		if (!p.in_group)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("this node is not a member of an mmr group"),
 					 errhint("Call mmr.group_join() first.")));
-		if (status != NULL && strcmp(status, "ready") == 0)
+		if (p.phase != NULL && strcmp(p.phase, "failed") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the join of this node failed"),
+					 errdetail("%s", p.last_error ? p.last_error : "unknown error"),
+					 errhint("Run mmr.part_node() for this node, then mmr.group_join() again.")));
+		if (status != NULL && strcmp(status, "ready") == 0 &&
+			(p.phase == NULL || strcmp(p.phase, "ready") == 0))
 			break;
 		if (status != NULL && strcmp(status, "parted") == 0)
 			ereport(ERROR,
@@ -571,7 +753,8 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("timed out waiting for the join to finish"),
-					 errdetail("This node's status is %s.", status ? status : "not known yet"),
+					 errdetail("This node's status is %s%s%s.", status ? status : "not known yet",
+							   p.phase ? ", its join is " : "", p.phase ? p.phase : ""),
 					 errhint("Check mmr.replication_status and the server log.")));
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -18,6 +18,16 @@
  *	  pin their peers' tombstones), tombstone collection, and the purge of
  *	  conflict log rows older than mmr.conflict_log_retention.
  *
+ *	  While this node joins with a data copy (mmr.join_state), the manager
+ *	  runs the join worker, and apply workers only once the copy is done:
+ *	  the copy sets where each stream starts.  Peers that are still joining
+ *	  get no apply worker: their slots for us may not exist yet, and they
+ *	  write nothing of their own before they are ready.
+ *
+ *	  A database whose recorded identity is not its own (a restored dump or
+ *	  a file copy of a member) gets no workers at all: the reason goes into
+ *	  every peer's slot, so mmr.replication_status shows it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,6 +48,7 @@
 
 #include "apply.h"
 #include "horizon_emit.h"
+#include "join.h"
 #include "mmr.h"
 #include "shmem.h"
 #include "supervisor.h"
@@ -72,13 +83,48 @@ typedef struct ApplyWorker
 static ApplyWorker workers[MAX_PEERS];
 static int	nworkers = 0;
 
+/* Why this database may not act as its node, or empty. */
+static char identity_problem[MMR_LAST_ERROR_SIZE];
+
+/* The join worker, while this node joins with a data copy. */
+static ApplyWorker join_worker;
+
+/* What the latest join allows: which workers to run. */
+typedef enum JoinGate
+{
+	JOIN_GATE_NONE,				/* no join with a copy: apply only */
+	JOIN_GATE_COPYING,			/* join worker only */
+	JOIN_GATE_CATCHING_UP,		/* join worker and apply */
+	JOIN_GATE_FAILED			/* nothing until the node is parted */
+} JoinGate;
+
+static JoinGate
+read_join_gate(void)
+{
+	char	   *phase;
+
+	if (SPI_execute("SELECT phase FROM mmr.join_state ORDER BY join_id DESC LIMIT 1",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mmr.join_state");
+	if (SPI_processed == 0)
+		return JOIN_GATE_NONE;
+	phase = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strncmp(phase, "copying", 7) == 0)
+		return JOIN_GATE_COPYING;
+	if (strcmp(phase, "catching_up") == 0)
+		return JOIN_GATE_CATCHING_UP;
+	if (strcmp(phase, "failed") == 0)
+		return JOIN_GATE_FAILED;
+	return JOIN_GATE_NONE;
+}
+
 /*
  * read_group fills peers from mmr.node; returns false when this database
  * is not (or no longer) an active member of a group.  A node whose own
  * status is 'parted' has no peers.
  */
 static bool
-read_group(Peer *peers, int *npeers)
+read_group(Peer *peers, int *npeers, JoinGate *gate)
 {
 	bool		member;
 	int			ret;
@@ -102,10 +148,20 @@ read_group(Peer *peers, int *npeers)
 		member = ret == SPI_OK_SELECT && SPI_processed > 0;
 	}
 
+	*gate = member ? read_join_gate() : JOIN_GATE_NONE;
+	identity_problem[0] = '\0';
+	if (member)
+	{
+		char	   *why = mmr_identity_mismatch();
+
+		if (why != NULL)
+			strlcpy(identity_problem, why, sizeof(identity_problem));
+	}
 	if (member)
 		ret = SPI_execute("SELECT n.node_id, n.node_name, n.status = 'parted' "
 						  "FROM mmr.node n, mmr.local_node l "
-						  "WHERE n.node_id <> l.node_id ORDER BY n.node_id",
+						  "WHERE n.node_id <> l.node_id AND n.status <> 'joining' "
+						  "ORDER BY n.node_id",
 						  true, MAX_PEERS);
 	for (uint64 i = 0; member && ret == SPI_OK_SELECT && i < SPI_processed; i++)
 	{
@@ -201,13 +257,71 @@ drop_parted_peer(ApplyWorker *w)
 }
 
 /*
+ * restart_due tells whether a stopped worker may start now, after its
+ * backoff; sets *nap_ms to the wait otherwise.
+ */
+static bool
+restart_due(ApplyWorker *w, const char *what, TimestampTz now, long *nap_ms)
+{
+	if (w->handle != NULL && w->next_start == 0)
+	{
+		/* It stopped: back off before the next start. */
+		if (TimestampDifferenceExceeds(w->started_at, now, 60000))
+			w->backoff_ms = MMR_RESTART_MIN_MS;
+		w->next_start = TimestampTzPlusMilliseconds(now, w->backoff_ms);
+		w->backoff_ms = Min(w->backoff_ms * 2, MMR_RESTART_MAX_MS);
+		ereport(LOG,
+				(errmsg("mmr %s stopped, restarting in %d ms", what,
+						(int) TimestampDifferenceMilliseconds(now, w->next_start))));
+	}
+	if (w->next_start <= now)
+	{
+		w->next_start = 0;
+		return true;
+	}
+	*nap_ms = Min(*nap_ms, TimestampDifferenceMilliseconds(now, w->next_start));
+	return false;
+}
+
+/*
+ * manage_join runs the join worker while the join needs one.
+ */
+static void
+manage_join(JoinGate gate, TimestampTz now, long *nap_ms)
+{
+	ApplyWorker *w = &join_worker;
+
+	if (gate != JOIN_GATE_COPYING && gate != JOIN_GATE_CATCHING_UP)
+	{
+		if (w->handle != NULL && !apply_worker_running(w))
+		{
+			pfree(w->handle);
+			w->handle = NULL;
+		}
+		return;
+	}
+	if (w->backoff_ms == 0)
+		w->backoff_ms = MMR_RESTART_MIN_MS;
+	if (apply_worker_running(w) || !restart_due(w, "join worker", now, nap_ms))
+		return;
+	if (mmr_start_worker("mmr_join_worker_main", "mmr join", "mmr join worker",
+						 ObjectIdGetDatum(MyDatabaseId), NULL, 0, &w->handle))
+		w->started_at = now;
+}
+
+/*
  * manage starts, restarts and stops apply workers; returns the nap time.
  */
 static long
-manage(const Peer *peers, int npeers)
+manage(const Peer *peers, int npeers, JoinGate gate)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		nap_ms = MANAGER_NAP_MS;
+	char		what[NAMEDATALEN + 32];
+
+	manage_join(gate, now, &nap_ms);
+	if (gate == JOIN_GATE_COPYING || gate == JOIN_GATE_FAILED)
+		npeers = 0;
 
 	for (int i = 0; i < nworkers; i++)
 		workers[i].wanted = false;
@@ -227,26 +341,9 @@ manage(const Peer *peers, int npeers)
 		w->wanted = true;
 		if (apply_worker_running(w))
 			continue;
-
-		if (w->handle != NULL && w->next_start == 0)
-		{
-			/* It stopped: back off before the next start. */
-			if (TimestampDifferenceExceeds(w->started_at, now, 60000))
-				w->backoff_ms = MMR_RESTART_MIN_MS;
-			w->next_start = TimestampTzPlusMilliseconds(now, w->backoff_ms);
-			w->backoff_ms = Min(w->backoff_ms * 2, MMR_RESTART_MAX_MS);
-			ereport(LOG,
-					(errmsg("mmr apply worker for peer \"%s\" stopped, restarting in %d ms",
-							peers[i].name,
-							(int) TimestampDifferenceMilliseconds(now, w->next_start))));
-		}
-		if (w->next_start <= now)
-		{
-			w->next_start = 0;
+		snprintf(what, sizeof(what), "apply worker for peer \"%s\"", peers[i].name);
+		if (restart_due(w, what, now, &nap_ms))
 			start_apply_worker(w, &peers[i]);
-		}
-		else
-			nap_ms = Min(nap_ms, TimestampDifferenceMilliseconds(now, w->next_start));
 	}
 
 	for (int i = 0; i < nworkers; i++)
@@ -329,6 +426,36 @@ periodic_work(void)
 	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next), 1);
 }
 
+/*
+ * refuse_to_act stops every worker of a database that is a copy of a node,
+ * and shows why in each peer's slot.
+ */
+static long
+refuse_to_act(const Peer *peers, int npeers)
+{
+	static bool logged = false;
+
+	(void) manage(peers, 0, JOIN_GATE_FAILED);
+	for (int i = 0; i < npeers; i++)
+	{
+		MmrWorkerSlot *slot;
+
+		if (peers[i].parted)
+			continue;
+		slot = mmr_slot_acquire(MMR_WORKER_APPLY, MyDatabaseId, peers[i].node_id,
+								peers[i].name);
+		mmr_slot_set_error(slot, identity_problem);
+	}
+	if (!logged)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mmr starts no apply worker in database %u", MyDatabaseId),
+				 errdetail("%s.", identity_problem),
+				 errhint("Run mmr.part_node() for the local node here (the peers are not told), then join the group with mmr.group_join().")));
+	logged = true;
+	return MANAGER_NAP_MS;
+}
+
 void
 mmr_manager_main(Datum main_arg)
 {
@@ -345,6 +472,7 @@ mmr_manager_main(Datum main_arg)
 	{
 		Peer		peers[MAX_PEERS];
 		int			npeers;
+		JoinGate	gate;
 		long		nap_ms;
 
 		CHECK_FOR_INTERRUPTS();
@@ -354,10 +482,10 @@ mmr_manager_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		if (!read_group(peers, &npeers))
+		if (!read_group(peers, &npeers, &gate))
 		{
 			/* No group here (any more): stop everything and go. */
-			manage(peers, 0);
+			manage(peers, 0, JOIN_GATE_FAILED);
 			if (slot != NULL)
 				mmr_slot_release(slot);
 			proc_exit(0);
@@ -369,7 +497,10 @@ mmr_manager_main(Datum main_arg)
 			ereport(LOG, (errmsg("mmr manager started for database %u", dboid)));
 		}
 
-		nap_ms = Min(manage(peers, npeers), periodic_work());
+		if (identity_problem[0] != '\0')
+			nap_ms = refuse_to_act(peers, npeers);
+		else
+			nap_ms = Min(manage(peers, npeers, gate), periodic_work());
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 nap_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -13,7 +13,8 @@
  *	  Run on P itself: P stops applying, drops its slots and origins, and
  *	  asks every reachable peer to part it (mmr.part_node on that peer).  A
  *	  peer that cannot be reached is reported with a WARNING; run
- *	  mmr.part_node there later.
+ *	  mmr.part_node there later.  A copy of a member (join_identity.c)
+ *	  parts only itself: the peers' node of that name is the real one.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "join.h"
 #include "mmr.h"
 #include "remote.h"
 #include "shmem.h"
@@ -234,6 +236,7 @@ mmr_part_node(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	NodeRow    *target = NULL;
+	char	   *is_copy = NULL;
 	List	   *nodes;
 	ListCell   *lc;
 
@@ -257,6 +260,8 @@ mmr_part_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("node \"%s\" is already parted", name)));
 
+	if (target->is_local)
+		is_copy = mmr_identity_mismatch();
 	mark_parted(target->node_id);
 	if (!target->is_local)
 		mmr_drop_peer_objects(target->node_id);
@@ -270,11 +275,15 @@ mmr_part_node(PG_FUNCTION_ARGS)
 			if (!peer->is_local && strcmp(peer->status, "parted") != 0)
 				mmr_drop_peer_objects(peer->node_id);
 		}
+		if (is_copy)
+			ereport(NOTICE,
+					(errmsg("node \"%s\" was parted here only", name),
+					 errdetail("%s.", is_copy)));
 		foreach(lc, nodes)
 		{
 			NodeRow    *peer = lfirst(lc);
 
-			if (!peer->is_local && strcmp(peer->status, "parted") != 0)
+			if (!is_copy && !peer->is_local && strcmp(peer->status, "parted") != 0)
 				ask_peer_to_part(peer, name);
 		}
 		/* Out of the group, keyless tables may be updated again. */

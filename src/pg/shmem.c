@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 
 #include "shmem.h"
@@ -101,6 +102,7 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->latch = NULL;
 		slot->no_group = false;
 		slot->apply_paused = false;
+		slot->apply_hold_pid = 0;
 		slot->parting = false;
 		slot->state = MMR_APPLY_CONNECTING;
 		slot->received_lsn = InvalidXLogRecPtr;
@@ -119,6 +121,10 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->clock_skew_events = 0;
 		slot->error_logged_lsn = InvalidXLogRecPtr;
 		slot->error_logged_change = 0;
+		slot->join_phase[0] = '\0';
+		slot->tables_total = 0;
+		slot->tables_done = 0;
+		slot->bytes_copied = 0;
 		SpinLockRelease(&slot->mutex);
 	}
 	LWLockRelease(MmrShmem->lock);
@@ -195,13 +201,15 @@ mmr_slot_set_error(MmrWorkerSlot *slot, const char *message)
 
 /*
  * mmr_apply_paused tells whether mmr.apply_pause() is in effect for a
- * database; the flag lives in the database's manager slot.
+ * database, or a joining node's session holds its apply (mmr.join_hold_apply,
+ * released when that session ends); both live in the manager slot.
  */
 bool
 mmr_apply_paused(Oid dboid)
 {
 	MmrWorkerSlot *manager;
 	bool		paused = false;
+	pid_t		hold_pid = 0;
 
 	LWLockAcquire(MmrShmem->lock, LW_SHARED);
 	manager = mmr_slot_find(MMR_WORKER_MANAGER, dboid, 0);
@@ -209,9 +217,12 @@ mmr_apply_paused(Oid dboid)
 	{
 		SpinLockAcquire(&manager->mutex);
 		paused = manager->apply_paused;
+		hold_pid = manager->apply_hold_pid;
 		SpinLockRelease(&manager->mutex);
 	}
 	LWLockRelease(MmrShmem->lock);
+	if (!paused && hold_pid != 0)
+		paused = BackendPidGetProc(hold_pid) != NULL;
 	return paused;
 }
 

@@ -26,7 +26,8 @@ typedef enum MmrWorkerKind
 {
 	MMR_WORKER_FREE = 0,
 	MMR_WORKER_MANAGER,			/* one per database in a group */
-	MMR_WORKER_APPLY			/* one per (database, peer) */
+	MMR_WORKER_APPLY,			/* one per (database, peer) */
+	MMR_WORKER_JOIN				/* one per joining database */
 } MmrWorkerKind;
 
 /* The states of SPEC section 4, mmr.replication_status.state */
@@ -60,6 +61,8 @@ typedef struct MmrWorkerSlot
 	Latch	   *latch;			/* the running process's latch */
 	bool		no_group;		/* manager: the database has no group */
 	bool		apply_paused;	/* manager: mmr.apply_pause() in effect */
+	pid_t		apply_hold_pid; /* manager: a joining node's session holds
+								 * apply while it takes its snapshot */
 	bool		parting;		/* apply: mmr.part_node() stops it for good */
 	MmrApplyState state;
 	XLogRecPtr	received_lsn;	/* end of the last message received */
@@ -94,6 +97,12 @@ typedef struct MmrWorkerSlot
 	 */
 	XLogRecPtr	error_logged_lsn;
 	uint64		error_logged_change;
+
+	/* join: progress of the copy (the committed phase is in mmr.join_state) */
+	char		join_phase[NAMEDATALEN];
+	int32		tables_total;
+	int32		tables_done;
+	uint64		bytes_copied;
 } MmrWorkerSlot;
 
 typedef struct MmrShmemData

@@ -17,7 +17,9 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "replication/slot.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -30,6 +32,10 @@ PG_FUNCTION_INFO_V1(mmr_apply_worker_status);
 PG_FUNCTION_INFO_V1(mmr_apply_pause);
 PG_FUNCTION_INFO_V1(mmr_apply_resume);
 PG_FUNCTION_INFO_V1(mmr_wait_slot_confirm_lsn);
+PG_FUNCTION_INFO_V1(mmr_join_hold_apply);
+PG_FUNCTION_INFO_V1(mmr_join_progress);
+
+#define JOIN_HOLD_TIMEOUT_MS 60000
 
 #define STATUS_COLUMNS 12
 
@@ -216,4 +222,140 @@ mmr_wait_slot_confirm_lsn(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_VOID();
+}
+
+static MmrWorkerSlot *
+manager_slot(void)
+{
+	MmrWorkerSlot *manager;
+
+	mmr_require_preload();
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	manager = mmr_slot_find(MMR_WORKER_MANAGER, MyDatabaseId, 0);
+	LWLockRelease(MmrShmem->lock);
+	if (manager == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" has no running mmr group",
+						get_database_name(MyDatabaseId)),
+				 errhint("Create or join a group first; its manager starts within seconds.")));
+	return manager;
+}
+
+static void
+release_apply_hold(int code, Datum arg)
+{
+	MmrWorkerSlot *manager = (MmrWorkerSlot *) DatumGetPointer(arg);
+
+	SpinLockAcquire(&manager->mutex);
+	if (manager->apply_hold_pid == MyProcPid)
+		manager->apply_hold_pid = 0;
+	SpinLockRelease(&manager->mutex);
+	mmr_wake_database(MyDatabaseId);
+}
+
+/* True when no apply worker of this database is inside a remote transaction. */
+static bool
+apply_workers_held(void)
+{
+	bool		held = true;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	for (int i = 0; i < MMR_MAX_WORKERS && held; i++)
+	{
+		MmrWorkerSlot *slot = &MmrShmem->workers[i];
+
+		if (slot->kind != MMR_WORKER_APPLY || slot->dboid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		held = slot->pid == 0 || (slot->state != MMR_APPLY_CATCHING_UP &&
+								  slot->state != MMR_APPLY_STREAMING);
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return held;
+}
+
+/*
+ * mmr.join_hold_apply(): a joining node's session on its join node holds
+ * the apply of every peer here until the session ends, and returns once
+ * no apply worker is inside a remote transaction.  Then this node's
+ * snapshot and its replication origins' progress agree.
+ */
+Datum
+mmr_join_hold_apply(PG_FUNCTION_ARGS)
+{
+	MmrWorkerSlot *manager = manager_slot();
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   JOIN_HOLD_TIMEOUT_MS);
+	pid_t		holder;
+
+	SpinLockAcquire(&manager->mutex);
+	holder = manager->apply_hold_pid;
+	if (holder == 0 || holder == MyProcPid || BackendPidGetProc(holder) == NULL)
+	{
+		manager->apply_hold_pid = MyProcPid;
+		holder = 0;
+	}
+	SpinLockRelease(&manager->mutex);
+	if (holder != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("apply is already held by another join (process %d)", (int) holder),
+				 errhint("Wait for the other join to take its snapshot and try again.")));
+	before_shmem_exit(release_apply_hold, PointerGetDatum(manager));
+	mmr_wake_database(MyDatabaseId);
+
+	while (!apply_workers_held())
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("apply workers did not stop between transactions within %d s",
+							JOIN_HOLD_TIMEOUT_MS / 1000)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * mmr.join_progress(): the running join worker's phase and counters, for
+ * mmr.join_status (the catalog has them only at the end of the copy).
+ */
+Datum
+mmr_join_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MmrWorkerSlot *slot;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (MmrShmem == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	slot = mmr_slot_find(MMR_WORKER_JOIN, MyDatabaseId, 0);
+	if (slot != NULL)
+	{
+		MmrWorkerSlot copy;
+
+		SpinLockAcquire(&slot->mutex);
+		memcpy(&copy, slot, sizeof(copy));
+		SpinLockRelease(&slot->mutex);
+		if (copy.pid != 0 && copy.join_phase[0] != '\0')
+		{
+			Datum		values[4];
+			bool		nulls[4] = {0};
+
+			values[0] = CStringGetTextDatum(copy.join_phase);
+			values[1] = Int32GetDatum(copy.tables_total);
+			values[2] = Int32GetDatum(copy.tables_done);
+			values[3] = Int64GetDatum((int64) copy.bytes_copied);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	LWLockRelease(MmrShmem->lock);
+	return (Datum) 0;
 }

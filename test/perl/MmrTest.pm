@@ -10,8 +10,10 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use IPC::Run;
 
-our @EXPORT = qw(mmr_node mmr_two_node_group mmr_wait_until mmr_wait_caught_up);
+our @EXPORT = qw(mmr_node mmr_two_node_group mmr_wait_until mmr_wait_caught_up
+  mmr_join_with_copy mmr_start_join mmr_table_digest mmr_pgbench_start mmr_pgbench_finish);
 
 # The postgresql.conf lines every mmr node needs, as a list of lines.
 sub server_conf_lines
@@ -81,6 +83,72 @@ sub mmr_wait_caught_up
 	$db //= 'postgres';
 	$from->safe_psql($db, "SET statement_timeout = '180s'; SELECT mmr.wait_slot_confirm_lsn()");
 	return;
+}
+
+# mmr_start_join(NODE, VIA, DB): CREATE EXTENSION on NODE and group_join
+# through VIA with the data copy (the default); returns at once.
+sub mmr_start_join
+{
+	my ($node, $via, $db) = @_;
+	$db //= 'postgres';
+	$node->safe_psql($db, 'CREATE EXTENSION IF NOT EXISTS mmr');
+	my $dsn = $node->connstr($db);
+	my $via_dsn = $via->connstr($db);
+	$node->safe_psql($db,
+		"SELECT mmr.group_join('" . $node->name . "', \$\$$dsn\$\$, \$\$$via_dsn\$\$)");
+	return;
+}
+
+# mmr_join_with_copy(NODE, VIA, DB): mmr_start_join, then waits until the
+# join is done.
+sub mmr_join_with_copy
+{
+	my ($node, $via, $db) = @_;
+	$db //= 'postgres';
+	mmr_start_join($node, $via, $db);
+	$node->safe_psql($db, "SELECT mmr.wait_for_join('150 s')");
+	return;
+}
+
+# mmr_table_digest(NODE, TABLE, ORDER_BY, DB): "count|md5" of the table's
+# rows in ORDER_BY order.
+sub mmr_table_digest
+{
+	my ($node, $table, $order, $db) = @_;
+	$db //= 'postgres';
+	return $node->safe_psql($db,
+		"SELECT count(*) || '|' || coalesce(md5(string_agg(x::text, ',' ORDER BY $order)), '') "
+		  . "FROM $table x");
+}
+
+# mmr_pgbench_start(NODE, SCRIPT_BODY, SECONDS, DB): runs a pgbench client
+# with that script against NODE for SECONDS in the background.
+sub mmr_pgbench_start
+{
+	my ($node, $body, $seconds, $db) = @_;
+	$db //= 'postgres';
+	my $file = $node->basedir . '/bench_' . int(rand(1e9)) . '.sql';
+	open my $fh, '>', $file or die "could not write $file: $!";
+	print $fh $body;
+	close $fh;
+	my ($out, $err) = ('', '');
+	local $ENV{PGHOST} = $node->host;
+	local $ENV{PGPORT} = $node->port;
+	my $h = IPC::Run::start([ 'pgbench', '-n', '-c', '1', '-T', $seconds, '-f', $file, $db ],
+		'>', \$out, '2>', \$err);
+	return { handle => $h, out => \$out, err => \$err };
+}
+
+# mmr_pgbench_finish(RUN): waits for it; returns the number of
+# transactions it processed (dies if pgbench failed).
+sub mmr_pgbench_finish
+{
+	my ($run) = @_;
+	$run->{handle}->finish;
+	my $out = ${ $run->{out} };
+	die "pgbench failed: " . ${ $run->{err} } if $run->{handle}->result != 0;
+	my ($n) = $out =~ /number of transactions actually processed: (\d+)/;
+	return $n // 0;
 }
 
 1;

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * join.h
+ *	  Joining with a data copy: the join worker (join_worker.c) and the copy
+ *	  of schema and data from the join node (join_copy.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MMR_JOIN_H
+#define MMR_JOIN_H
+
+#include "libpq-fe.h"
+
+#include "shmem.h"
+
+/* join_worker.c */
+extern PGDLLEXPORT void mmr_join_worker_main(Datum main_arg);
+extern void mmr_join_set_phase(MmrWorkerSlot *slot, const char *phase);
+
+/* join_identity.c */
+extern char *mmr_identity_mismatch(void);
+
+/* join_copy.c */
+extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot);
+extern void mmr_join_restore_schema(const char *script);
+extern List *mmr_join_list_tables(PGconn *src);
+extern uint64 mmr_join_copy_table(PGconn *src, const char *qualified_name,
+								  MmrWorkerSlot *slot);
+extern void mmr_join_copy_sequences(PGconn *src);
+
+#endif							/* MMR_JOIN_H */

@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * join_copy.c
+ *	  The copy of a join: schema with pg_dump under the join node's exported
+ *	  snapshot, data with COPY ... TO STDOUT in a transaction that uses the
+ *	  same snapshot, written here with PostgreSQL's own COPY FROM.
+ *
+ * NOTES
+ *	  Everything is written in the caller's one local transaction: a join
+ *	  that dies midway leaves nothing behind, so it can simply be retried.
+ *
+ *	  pg_dump gets the join DSN through its environment (PGHOST, PGPASSWORD,
+ *	  ... from libpq's own list), never on its command line, where ps would
+ *	  show a password.  Its plain output is run here through SPI; the psql
+ *	  meta-commands that pg_dump 15.14+ wraps it in (\restrict) are dropped.
+ *
+ *	  Rows are read in text format: binary COPY carries type oids (arrays,
+ *	  records) that differ between servers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/copy.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "port.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+
+#include "join.h"
+#include "mmr.h"
+#include "remote.h"
+
+/* The environment variables set for pg_dump, restored afterwards. */
+typedef struct SavedEnv
+{
+	char	   *name;
+	char	   *old_value;		/* NULL: was unset */
+} SavedEnv;
+
+static List *
+set_libpq_env(const char *dsn)
+{
+	char	   *parse_error = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &parse_error);
+	List	   *saved = NIL;
+
+	if (opts == NULL)
+	{
+		if (parse_error)
+			PQfreemem(parse_error);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid join DSN \"%s\"", mmr_dsn_masked(dsn))));
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		SavedEnv   *s;
+		const char *old;
+
+		if (o->val == NULL || o->envvar == NULL)
+			continue;
+		s = palloc(sizeof(SavedEnv));
+		s->name = pstrdup(o->envvar);
+		old = getenv(o->envvar);
+		s->old_value = old ? pstrdup(old) : NULL;
+		saved = lappend(saved, s);
+		setenv(o->envvar, o->val, 1);
+	}
+	PQconninfoFree(opts);
+	return saved;
+}
+
+static void
+restore_env(List *saved)
+{
+	ListCell   *lc;
+
+	foreach(lc, saved)
+	{
+		SavedEnv   *s = lfirst(lc);
+
+		if (s->old_value)
+			setenv(s->name, s->old_value, 1);
+		else
+			unsetenv(s->name);
+	}
+}
+
+static char *
+read_whole_file(const char *path)
+{
+	FILE	   *f = AllocateFile(path, "r");
+	StringInfoData buf;
+	char		chunk[8192];
+	size_t		n;
+
+	initStringInfo(&buf);
+	if (f == NULL)
+		return buf.data;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	FreeFile(f);
+	return buf.data;
+}
+
+/*
+ * mmr_join_dump_schema runs pg_dump --schema-only against the join node
+ * with its exported snapshot and returns the SQL script.
+ */
+char *
+mmr_join_dump_schema(const char *dsn, const char *snapshot)
+{
+	char		bindir[MAXPGPATH];
+	char		outfile[MAXPGPATH];
+	char	   *cmd;
+	List	   *saved;
+	FILE	   *pipe;
+	StringInfoData errors;
+	char		chunk[1024];
+	size_t		n;
+	int			rc;
+	char	   *script;
+
+	/* The snapshot name goes on the command line: only [0-9A-F-] */
+	for (const char *p = snapshot; *p; p++)
+		if (!isxdigit((unsigned char) *p) && *p != '-')
+			elog(ERROR, "unexpected snapshot name \"%s\"", snapshot);
+
+	strlcpy(bindir, my_exec_path, sizeof(bindir));
+	get_parent_directory(bindir);
+	MakePGDirectory(PG_TEMP_FILES_DIR);
+	snprintf(outfile, sizeof(outfile), "%s/%s_mmr_join_%d.sql",
+			 PG_TEMP_FILES_DIR, PG_TEMP_FILE_PREFIX, MyProcPid);
+	cmd = psprintf("\"%s/pg_dump\" --schema-only --exclude-schema=mmr --no-publications --no-subscriptions "
+				   "--snapshot=%s --file=\"%s\" 2>&1",
+				   bindir, snapshot, outfile);
+
+	saved = set_libpq_env(dsn);
+	pipe = OpenPipeStream(cmd, "r");
+	restore_env(saved);
+	if (pipe == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not run pg_dump: %m")));
+
+	initStringInfo(&errors);
+	while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0)
+		appendBinaryStringInfo(&errors, chunk, n);
+	rc = ClosePipeStream(pipe);
+
+	script = read_whole_file(outfile);
+	unlink(outfile);
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("pg_dump of the join node's schema failed: %s",
+						wait_result_to_str(rc)),
+				 errdetail_internal("%s", pchomp(errors.data))));
+	return script;
+}
+
+/*
+ * mmr_join_restore_schema runs pg_dump's script here, in the current
+ * transaction.  CREATE EXTENSION IF NOT EXISTS mmr in it finds ours.
+ */
+void
+mmr_join_restore_schema(const char *script)
+{
+	StringInfoData sql;
+	const char *line = script;
+
+	/* Drop the psql-only lines (\restrict, \unrestrict) */
+	initStringInfo(&sql);
+	while (*line != '\0')
+	{
+		const char *end = strchr(line, '\n');
+		int			len = end ? end - line + 1 : strlen(line);
+
+		if (line[0] != '\\')
+			appendBinaryStringInfo(&sql, line, len);
+		line += len;
+	}
+
+	if (SPI_execute(sql.data, false, 0) < 0)
+		elog(ERROR, "could not restore the join node's schema");
+
+	/* The script's session settings must not outlive it. */
+	if (SPI_execute("RESET ALL", false, 0) < 0)
+		elog(ERROR, "could not reset settings after the schema restore");
+	SetConfigOption("session_replication_role", "replica",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * mmr_join_list_tables lists (quoted, qualified) the join node's tables
+ * whose rows replicate: ordinary tables and leaf partitions outside the
+ * system schemas and outside every extension, not excluded by
+ * mmr.set_table_replicated.
+ */
+List *
+mmr_join_list_tables(PGconn *src)
+{
+	PGresult   *res = mmr_remote_exec_expect(src,
+											 "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) "
+											 "FROM pg_catalog.pg_class c "
+											 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+											 "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+											 "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+											 "AND n.nspname NOT LIKE 'pg\\_%' "
+											 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d "
+											 "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+											 "  AND d.objid = c.oid AND d.deptype = 'e') "
+											 "AND NOT EXISTS (SELECT 1 FROM mmr.table_settings s "
+											 "  WHERE s.relation = c.oid AND NOT s.replicated) "
+											 "ORDER BY 1",
+											 PGRES_TUPLES_OK);
+	List	   *tables = NIL;
+
+	for (int i = 0; i < PQntuples(res); i++)
+		tables = lappend(tables, pstrdup(PQgetvalue(res, i, 0)));
+	PQclear(res);
+	return tables;
+}
+
+/* The COPY stream being read, for copy_read_data. */
+static PGconn *copy_conn = NULL;
+static char *copy_buf = NULL;
+static int	copy_buf_len = 0;
+static int	copy_buf_pos = 0;
+static bool copy_done = false;
+static uint64 copy_bytes = 0;
+
+/*
+ * copy_read_data feeds COPY FROM with the rows of the remote COPY TO STDOUT
+ * (a copy_data_source_cb, as in PostgreSQL's tablesync).
+ */
+static int
+copy_read_data(void *outbuf, int minread, int maxread)
+{
+	int			bytesread = 0;
+
+	while (maxread > 0 && bytesread < minread)
+	{
+		int			len;
+
+		if (copy_buf_pos < copy_buf_len)
+		{
+			int			n = Min(copy_buf_len - copy_buf_pos, maxread);
+
+			memcpy((char *) outbuf + bytesread, copy_buf + copy_buf_pos, n);
+			copy_buf_pos += n;
+			bytesread += n;
+			maxread -= n;
+			continue;
+		}
+		if (copy_done)
+			break;
+		if (copy_buf != NULL)
+			PQfreemem(copy_buf);
+		copy_buf = NULL;
+		copy_buf_len = copy_buf_pos = 0;
+
+		len = PQgetCopyData(copy_conn, &copy_buf, 1);
+		if (len == 0)
+		{
+			(void) mmr_remote_wait(copy_conn, false, 1000L);
+			if (!PQconsumeInput(copy_conn))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("lost the connection to the join node during the copy"),
+						 errdetail_internal("%s", mmr_remote_error(copy_conn))));
+			continue;
+		}
+		if (len == -1)
+		{
+			copy_done = true;
+			continue;
+		}
+		if (len < -1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read the copy from the join node"),
+					 errdetail_internal("%s", mmr_remote_error(copy_conn))));
+		copy_buf_len = len;
+		copy_bytes += len;
+	}
+	return bytesread;
+}
+
+/*
+ * mmr_join_copy_table copies one table's rows from src (in the snapshot's
+ * transaction) into the same table here; returns the bytes read.
+ */
+uint64
+mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(qualified_name));
+	Relation	rel;
+	ParseState *pstate;
+	CopyFromState cstate;
+	PGresult   *res;
+	char	   *cmd = psprintf("COPY %s TO STDOUT", qualified_name);
+
+	rel = table_openrv(rv, RowExclusiveLock);
+
+	res = mmr_remote_exec(src, cmd);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		char	   *msg = res ? pchomp(PQresultErrorMessage(res)) : mmr_remote_error(src);
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not copy table %s from the join node", qualified_name),
+				 errdetail_internal("%s", msg)));
+	}
+	PQclear(res);
+
+	copy_conn = src;
+	copy_buf = NULL;
+	copy_buf_len = copy_buf_pos = 0;
+	copy_done = false;
+	copy_bytes = 0;
+
+	pstate = make_parsestate(NULL);
+	(void) addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										 NULL, false, false);
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_read_data,
+						   NIL, NIL);
+	(void) CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+
+	/* COPY FROM may stop at the end marker before libpq saw the end. */
+	while (!copy_done)
+	{
+		char		scratch[8192];
+
+		(void) copy_read_data(scratch, sizeof(scratch), sizeof(scratch));
+	}
+	if (copy_buf != NULL)
+		PQfreemem(copy_buf);
+	copy_buf = NULL;
+
+	res = PQgetResult(src);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("copy of table %s from the join node failed", qualified_name),
+				 errdetail_internal("%s", msg)));
+	}
+	PQclear(res);
+	while ((res = PQgetResult(src)) != NULL)
+		PQclear(res);
+
+	SpinLockAcquire(&slot->mutex);
+	slot->tables_done++;
+	slot->bytes_copied += copy_bytes;
+	SpinLockRelease(&slot->mutex);
+	return copy_bytes;
+}
+
+/*
+ * mmr_join_copy_sequences gives every sequence here the join node's value
+ * (as of the snapshot).  Caller is connected to SPI.
+ */
+void
+mmr_join_copy_sequences(PGconn *src)
+{
+	PGresult   *res = mmr_remote_exec_expect(src,
+											 "SELECT pg_catalog.format('%I.%I', schemaname, sequencename), "
+											 "last_value FROM pg_catalog.pg_sequences "
+											 "WHERE schemaname <> 'mmr' AND last_value IS NOT NULL",
+											 PGRES_TUPLES_OK);
+
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		Oid			types[2] = {TEXTOID, INT8OID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(PQgetvalue(res, i, 0));
+		values[1] = Int64GetDatum(pg_strtoint64(PQgetvalue(res, i, 1)));
+		if (SPI_execute_with_args("SELECT pg_catalog.setval($1::regclass, $2, true)",
+								  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not set sequence %s", PQgetvalue(res, i, 0));
+	}
+	PQclear(res);
+}
