@@ -12,7 +12,7 @@
 # Every table exists, with the same rows, on all four before the group and
 # the subscription are formed.
 #
-# Workloads (BENCH_WORKLOADS, default "inserts tpcb bigxact lag"):
+# Workloads (BENCH_WORKLOADS, default "inserts tpcb bigxact conflicts lag"):
 #   inserts  apply paused on the receiver (mmr.apply_pause() on b; ALTER
 #            SUBSCRIPTION sub DISABLE on s, until its worker is gone), then
 #            BENCH_ROWS (200000) single-row INSERT transactions into
@@ -34,6 +34,14 @@
 #            whatever the size of a transaction.  With BENCH_PAUSE=pause the
 #            native worker is started by ENABLE, so its count includes its
 #            start-up; BENCH_PAUSE=lock counts both alike.
+#   conflicts  mmr only (native logical replication cannot resolve a
+#            conflict): apply paused on a AND b; b inserts a tenth of the keys
+#            that a's next BENCH_ROWS single-row INSERT transactions will get
+#            (so 10 % of a's changes meet an existing row on b: insert_exists);
+#            then b's catch-up is timed as for inserts, and compared with the
+#            inserts workload's mmr rate of the same invocation (the cost of
+#            resolving and logging conflicts); finally a resumes too and both
+#            must end identical.
 #   lag      steady load, apply running: pgbench -c 1 -T BENCH_LAG_SECS (30)
 #            with apply_lag.sql on a AND b at once (each node changes only
 #            its own rows: no conflicts), then on p alone (native is
@@ -121,7 +129,7 @@ tpcb_clients=${BENCH_TPCB_CLIENTS:-2}
 lag_secs=${BENCH_LAG_SECS:-30}
 lag_rows=${BENCH_LAG_ROWS:-10000}
 lag_rate=${BENCH_LAG_RATE:-}
-workloads=${BENCH_WORKLOADS:-inserts tpcb bigxact lag}
+workloads=${BENCH_WORKLOADS:-inserts tpcb bigxact conflicts lag}
 fsync=${BENCH_FSYNC:-off}
 shared_buffers=${BENCH_SHARED_BUFFERS:-1GB}
 native_binary=${BENCH_NATIVE_BINARY:-off}
@@ -148,7 +156,7 @@ case "$fsync" in on|off) ;; *) die "BENCH_FSYNC must be on or off";; esac
 case "$native_binary" in on|off) ;; *) die "BENCH_NATIVE_BINARY must be on or off";; esac
 case "$pause_mode" in pause|lock) ;; *) die "BENCH_PAUSE must be pause or lock";; esac
 for w in $workloads; do
-  case "$w" in inserts|tpcb|bigxact|lag) ;; *) die "unknown workload '$w' (inserts, tpcb, bigxact, lag)";; esac
+  case "$w" in inserts|tpcb|bigxact|conflicts|lag) ;; *) die "unknown workload '$w' (inserts, tpcb, bigxact, conflicts, lag)";; esac
 done
 
 bindir=$(pg_config --bindir)
@@ -766,6 +774,8 @@ catchup_workload() {
   # shellcheck disable=SC2086
   echo "   apply worker minor page faults per row (median): mmr $(median ${fpr[mmr]}), native $(median ${fpr[native]});" \
     "RssAnon at the end (median kB): mmr $(median ${rsss[mmr]}), native $(median ${rsss[native]})"
+  [ "$w" = inserts ] && inserts_mmr_rate=${rate[mmr]}
+  [ "$w" = inserts ] && inserts_native_rate=${rate[native]}
   results+=("$w: ratio mmr/native = $ratio (applied only: $aratio); tps mmr $(printf %.0f "${rate[mmr]}"), native $(printf %.0f "${rate[native]}"); rows/s mmr $(awk -v r="${rate[mmr]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }'), native $(awk -v r="${rate[native]}" -v p="$per" 'BEGIN { printf "%.0f", r * p }'); page faults/row mmr $(median ${fpr[mmr]}), native $(median ${fpr[native]})")
 
   if [ "$do_perf" = 1 ]; then
@@ -784,6 +794,55 @@ catchup_workload() {
       fi
     done
   fi
+}
+
+# --- conflicts: 10 % of the changes meet an existing row -----------------------------
+inserts_mmr_rate=""
+inserts_native_rate=""
+conflict_workload() {
+  local i n next conflicts0 conflicts1 t0 t1 endlsn rates="" logged=""
+  echo
+  echo "== workload conflicts: $rows single-row INSERTs on a, 10% of their keys inserted on b first; timed catch-up of b (mmr only)"
+  for ((i = 1; i <= runs; i++)); do
+    for n in a b; do
+      sql "$n" -c "SELECT mmr.apply_pause()" >/dev/null
+      wait_for "$n" "SELECT bool_and(state = 'paused') FROM mmr.replication_status" "the apply worker on $n to pause"
+    done
+    # a's identity hands out next+1, next+2, ...: b takes every tenth first.
+    next=$(sql a -c "SELECT last_value FROM bench_rows_id_seq")
+    sql b -c "INSERT INTO bench_rows (id, name, amount, created)
+              SELECT $next + 10 * g, 'b-first ' || g, g, now() FROM generate_series(1, $((rows / 10))) g" >/dev/null
+    conflicts0=$(sql b -c "SELECT count(*) FROM mmr.conflict_log WHERE conflict_type = 'insert_exists'")
+    sql a -c "CHECKPOINT"
+    sql b -c "CHECKPOINT"
+    run_txns a "$rows" "$clients" -f "$here/apply_insert_row.sql"
+    endlsn=$(sql a -c "SELECT pg_current_wal_insert_lsn()")
+    t0=$(now)
+    sql b -c "SELECT mmr.apply_resume()" >/dev/null
+    sql a -c "SET statement_timeout = '${timeout}s'" \
+      -c "SELECT mmr.wait_slot_confirm_lsn('b', '$endlsn')" >/dev/null || die "b did not catch up within ${timeout}s"
+    t1=$(now)
+    conflicts1=$(sql b -c "SELECT count(*) FROM mmr.conflict_log WHERE conflict_type = 'insert_exists'")
+    sql a -c "SELECT mmr.apply_resume()" >/dev/null
+    sql b -c "SET statement_timeout = '${timeout}s'" -c "SELECT mmr.wait_slot_confirm_lsn('a')" >/dev/null \
+      || die "a did not catch up within ${timeout}s"
+    printf -- '-- run %d mmr caught up in %7.3f s: %6.0f tps; insert_exists logged on b: %d\n' "$i" \
+      "$(elapsed "$t0" "$t1")" "$(awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { print n / (b - a) }')" \
+      "$((conflicts1 - conflicts0))"
+    rates="$rates $(awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6g", n / (b - a) }')"
+    logged="$logged $((conflicts1 - conflicts0))"
+  done
+  compare "conflicts mmr" "$check_q_inserts" a b
+  local r
+  # shellcheck disable=SC2086
+  r=$(median $rates)
+  local vs_inserts="-" vs_native="-"
+  [ -z "$inserts_mmr_rate" ] || vs_inserts=$(awk -v a="$r" -v b="$inserts_mmr_rate" 'BEGIN { printf "%.2f", a / b }')
+  [ -z "$inserts_native_rate" ] || vs_native=$(awk -v a="$r" -v b="$inserts_native_rate" 'BEGIN { printf "%.2f", a / b }')
+  # shellcheck disable=SC2086
+  echo "conflicts: mmr $(printf %.0f "$r") tps with 10% insert_exists (median of${logged} logged per run);" \
+    "ratio to mmr without conflicts = $vs_inserts, to native without conflicts = $vs_native (inserts workload of this run; - if not run)"
+  results+=("conflicts: mmr $(printf %.0f "$r") tps with 10% conflicts; vs mmr without conflicts $vs_inserts; vs native without conflicts $vs_native")
 }
 
 # --- lag under steady load --------------------------------------------------------
@@ -900,6 +959,7 @@ lag_workload() {
 for w in $workloads; do
   case "$w" in
     inserts|tpcb|bigxact) catchup_workload "$w" ;;
+    conflicts) conflict_workload ;;
     lag) lag_workload ;;
   esac
 done
