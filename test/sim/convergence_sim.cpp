@@ -501,7 +501,8 @@ private:
 			f.row_exists = 1;
 			f.row = version_of(row->second.version);
 		}
-		if (tomb != r.tombstones.end())
+		/* As src/pg/apply_conflict.c: the tombstone is looked up only when no row is there. */
+		if (tomb != r.tombstones.end() && row == r.rows.end())
 		{
 			f.tombstone_exists = 1;
 			f.tombstone = version_of(tomb->second);
