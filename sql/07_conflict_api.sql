@@ -125,8 +125,13 @@ INSERT INTO local_only VALUES (2);  -- a commit that flushes, sends nothing
 SELECT * FROM decoded('regress_horizon');
 SELECT pg_drop_replication_slot('regress_horizon');
 
--- Retention of the conflict log.
+-- Retention of the conflict log: an interval, checked when set.
 SHOW mmr.conflict_log_retention;
+ALTER SYSTEM SET mmr.conflict_log_retention = 'soon';
+ALTER SYSTEM SET mmr.conflict_log_retention = '-1 day';
+ALTER SYSTEM SET mmr.conflict_log_retention = '12 hours';
+ALTER SYSTEM SET mmr.conflict_log_retention = '0';
+ALTER SYSTEM RESET mmr.conflict_log_retention;
 SELECT mmr.part_node('n1');
 DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless CASCADE;
 DROP VIEW a_view;

@@ -135,4 +135,15 @@ is(sql($b, 'SELECT count(*) FROM with_trigger') . sql($b, 'SELECT count(*) FROM 
 	'b applied every delete');
 pass('every tombstone was collected on both nodes');
 
+# The manager purges conflict log rows older than mmr.conflict_log_retention
+# (checked once a minute).
+sql($a, q{INSERT INTO mmr.conflict_history (logged_at, relation, conflict_type, resolution, resolver, remote_node)
+          VALUES (now() - interval '2 days', 'public.t', 'insert_exists', 'apply_remote', 'last_update_wins', 'old'),
+                 (now(), 'public.t', 'insert_exists', 'apply_remote', 'last_update_wins', 'recent')});
+sql($a, q{ALTER SYSTEM SET mmr.conflict_log_retention = '1 day'});
+sql($a, q{SELECT pg_reload_conf()});
+mmr_wait_until($a, q{SELECT count(*) = 0 FROM mmr.conflict_history WHERE remote_node = 'old'});
+is(sql($a, q{SELECT count(*) FROM mmr.conflict_history WHERE remote_node = 'recent'}), '1',
+	'rows older than the retention are purged, newer ones stay');
+
 done_testing();
