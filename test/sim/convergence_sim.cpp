@@ -147,7 +147,7 @@ public:
 		}
 		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
 		global_ = 1000 * kSecond;
-		if (mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP)
+		if (waits())
 		{
 			/* Waits are silent within max_skew; beyond it, only with "wait". */
 			bool		wide = pick(0, 1);
@@ -183,10 +183,8 @@ public:
 		}
 		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
 		global_ = 1000 * kSecond;
-		bool		waits = mode_ != Mode::CAUSAL && mode_ != Mode::NOWAIT;
-
-		max_skew_ = waits ? 5 * kSecond : 0;
-		action_ = waits ? MMR_SKEW_ACTION_WAIT : MMR_SKEW_ACTION_WARN;
+		max_skew_ = waits() ? 5 * kSecond : 0;
+		action_ = waits() ? MMR_SKEW_ACTION_WAIT : MMR_SKEW_ACTION_WARN;
 	}
 
 	/* One local statement on node id, as its own transaction; u: the first UNIQUE column. */
@@ -270,6 +268,8 @@ public:
 	bool unique() const { return unique_; }
 
 private:
+	bool waits() const { return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP; }
+
 	int pick(int lo, int hi)
 	{
 		return std::uniform_int_distribution<int>(lo, hi)(rng_);
@@ -462,7 +462,8 @@ private:
 
 		mmr_clock_skew_decide(txn.time, clock(r), max_skew_, action_, &skew);
 		totals_.warnings += skew.warn;
-		if (skew.wait_until != 0 && skew.wait_until > clock(r))
+		/* Without waits (causal, nowait) not even the microsecond of equal times. */
+		if (waits() && skew.wait_until != 0 && skew.wait_until > clock(r))
 		{
 			r.offset += skew.wait_until - clock(r);
 			totals_.waits++;
