@@ -132,8 +132,15 @@ public:
 
 		std::shuffle(pool.begin(), pool.end(), rng_);
 		nnodes_ = pick(3, 5);
-		/* Coarse clocks make equal commit times (ties) frequent. */
-		unit_ = pick(0, 1) ? kSecond : 1;
+		/*
+		 * Coarse clocks make equal commit times (ties) frequent; fine ones
+		 * with tiny steps make the skew dominate; fine ones with steps of
+		 * up to 2 s let real time and skew interplay.
+		 */
+		int			clocks = pick(0, 3);
+
+		unit_ = clocks < 2 ? kSecond : 1;
+		step_ = clocks < 2 ? kSecond : clocks == 2 ? 1 : 2 * kSecond;
 		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
 		for (int i = 0; i < nnodes_; i++)
 		{
@@ -243,7 +250,8 @@ public:
 				  static_cast<long long>(n.offset));
 		for (int i = 0; i < steps && failure_.empty(); i++)
 		{
-			global_ += pick(0, 3) * unit_;
+			global_ += step_ == kSecond ? pick(0, 3) * kSecond :
+				std::uniform_int_distribution<int64_t>(0, 3 * step_)(rng_) / 3;
 			if (mode_ == Mode::CAUSAL)
 			{
 				local_txn(node_at(pick(0, nnodes_ - 1)));
@@ -882,7 +890,8 @@ private:
 	std::mt19937_64 rng_;
 	bool		tracing_;
 	int			nnodes_ = 0;
-	int64_t		unit_ = 1;
+	int64_t		unit_ = 1;		/* clock granularity */
+	int64_t		step_ = 1;		/* real time between steps: up to 3 steps */
 	bool		unique_ = false;
 	bool		scripted_ = false;
 	int64_t		max_skew_ = 0;
