@@ -10,21 +10,7 @@ use Test::More;
 use MmrTest;
 use MmrConflictTest;
 
-my $a = mmr_node('a');
-my $b = mmr_node('b');
-
-my $schema = q{
-	CREATE TABLE t (id integer PRIMARY KEY, u text UNIQUE, v text);
-};
-$a->safe_psql('postgres', $schema);
-$b->safe_psql('postgres', $schema);
-mmr_two_node_group($a, $b);
-
-sub rows
-{
-	my ($node) = @_;
-	return ct_sql($node, q{SELECT coalesce(string_agg(format('%s,%s,%s', id, u, v), ' ' ORDER BY id), '') FROM t});
-}
+my ($a, $b) = ct_group($MmrConflictTest::TABLE_T);
 
 # SQL for a write its node's peer never hears of, and that leaves no
 # tombstone: under a replication origin (not sent) with triggers off.
@@ -47,8 +33,8 @@ ct_sql($a, q{INSERT INTO t VALUES (51, 'u51', 'orig')});
 mmr_wait_caught_up($a);
 my ($la, $lb) = ct_round($a, $b, 't', q{INSERT INTO t VALUES (52, 'w', 'a')},
 	q{UPDATE t SET u = 'w', v = 'b' WHERE id = 51});
-is(rows($a), '51,w,b', 'update_exists: a deleted its row holding the value');
-is(rows($b), rows($a), 'update_exists: both nodes alike');
+is(ct_rows($a), '51,w,b', 'update_exists: a deleted its row holding the value');
+is(ct_rows($b), ct_rows($a), 'update_exists: both nodes alike');
 is($la, 'update_exists apply_remote last_update_wins a<-b key={"u": "w"} local=a resolved=b',
 	'a logged update_exists, apply_remote');
 is($lb, 'insert_exists keep_local last_update_wins b<-a key={"u": "w"} local=b resolved=b',
@@ -88,7 +74,7 @@ my $counted = ct_sql($a, 'SELECT conflicts FROM mmr.replication_status');
 	q{INSERT INTO t VALUES (80, 'u80', 'b')});
 is($la, '', 'with mmr.log_conflicts off a logged nothing');
 is(ct_sql($a, 'SELECT conflicts FROM mmr.replication_status'), $counted + 1, 'but counted the conflict');
-is(rows($a), rows($b), 'and resolved it alike');
+is(ct_rows($a), ct_rows($b), 'and resolved it alike');
 ct_sql($a, q{ALTER SYSTEM RESET mmr.log_conflicts; SELECT pg_reload_conf()});
 
 # Clock skew settings: time units, and only the two actions.
