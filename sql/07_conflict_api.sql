@@ -39,6 +39,10 @@ SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 
 SELECT mmr.set_conflict_resolver_function('acct', 'no_such_function(acct,acct,text)');
 SELECT mmr.set_conflict_resolver_function('owned', 'not_for_owner(owned,owned,text)');
 SELECT mmr.set_node_priority('nobody', 5);
+CREATE TABLE parted (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE FUNCTION parted_merge(l parted, r parted, t text) RETURNS parted
+    LANGUAGE sql AS $$ SELECT r $$;
+SELECT mmr.set_conflict_resolver_function('parted', 'parted_merge(parted,parted,text)');
 SELECT count(*) FROM mmr.conflict_resolver;
 
 -- Settings land in the replicated catalog; a second call replaces.
@@ -133,7 +137,7 @@ ALTER SYSTEM SET mmr.conflict_log_retention = '12 hours';
 ALTER SYSTEM SET mmr.conflict_log_retention = '0';
 ALTER SYSTEM RESET mmr.conflict_log_retention;
 SELECT mmr.part_node('n1');
-DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless CASCADE;
+DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless, parted CASCADE;
 DROP VIEW a_view;
 DROP ROLE regress_mmr_owner;
 DELETE FROM mmr.conflict_resolver;

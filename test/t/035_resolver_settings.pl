@@ -16,6 +16,8 @@ my $schema = q{
 	CREATE ROLE alice;
 	CREATE TABLE t (id integer PRIMARY KEY, v text);
 	CREATE TABLE t2 (id integer PRIMARY KEY, v text);
+	CREATE TABLE pt (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+	CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (100);
 	CREATE TABLE acct (id integer PRIMARY KEY, balance integer, note text);
 	ALTER TABLE acct OWNER TO alice;
 	-- Deterministic, so both nodes merge alike; records who ran it.
@@ -115,6 +117,13 @@ mmr_wait_caught_up($a);
 round(q{UPDATE t SET v = 'a3' WHERE id = 1}, q{UPDATE t SET v = 'b3' WHERE id = 1});
 is(sql($a, 'SELECT v FROM t WHERE id = 1') . '/' . sql($b, 'SELECT v FROM t WHERE id = 1'),
 	'b3/b3', 'the per-type last_update_wins overrides origin_wins');
+
+# A partition takes its partitioned table's setting.
+sql($a, q{SELECT mmr.set_conflict_resolver('pt', 'first_update_wins')});
+mmr_wait_caught_up($a);
+round(q{INSERT INTO pt VALUES (1, 'from a')}, q{INSERT INTO pt VALUES (1, 'from b')});
+is(sql($a, 'SELECT v FROM pt') . '/' . sql($b, 'SELECT v FROM pt'),
+	'from a/from a', 'the partitioned table\'s first_update_wins decides for its partition');
 
 # mmr.default_conflict_resolver applies to tables without a setting, and a
 # reload is enough.
