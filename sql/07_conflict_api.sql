@@ -120,6 +120,17 @@ SELECT count(*) FROM mmr.tombstone WHERE relation IN ('local_only'::regclass, 'l
 ALTER TABLE later_keyless ADD PRIMARY KEY (v);
 SELECT count(*) FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid = 'later_keyless'::regclass;
 
+-- So does a table a non-superuser creates (who may not use the trigger
+-- function itself).
+GRANT CREATE ON SCHEMA public TO regress_mmr_owner;
+SET ROLE regress_mmr_owner;
+CREATE TABLE users_table (id integer PRIMARY KEY);
+RESET ROLE;
+SELECT tgrelid::regclass FROM pg_trigger
+ WHERE tgname = 'mmr_tombstone' AND tgrelid = 'users_table'::regclass;
+DROP TABLE users_table;
+REVOKE CREATE ON SCHEMA public FROM regress_mmr_owner;
+
 -- The heartbeat (a non-transactional horizon message) is sent; other
 -- non-transactional messages are not.
 SELECT 'init' FROM pg_create_logical_replication_slot('regress_horizon', 'mmr');

@@ -338,6 +338,8 @@ mmr_resolver_function_name(Relation rel, int conflict_type)
 	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	const ResolverSetting *s;
 
+	if (table_resolvers == NULL)
+		resolvers_cache_init();
 	if (!settings_valid)
 		load_settings();
 	s = find_setting(schema, RelationGetRelationName(rel), conflict_type);
