@@ -148,6 +148,10 @@ ALTER SYSTEM SET mmr.conflict_log_retention = '12 hours';
 ALTER SYSTEM SET mmr.conflict_log_retention = '0';
 ALTER SYSTEM RESET mmr.conflict_log_retention;
 SELECT mmr.part_node('n1');
+-- A parted node's deletes leave no tombstones.
+INSERT INTO acct VALUES (9, 90, 'after part');
+DELETE FROM acct WHERE id = 9;
+SELECT count(*) FROM mmr.tombstone WHERE key = '9';
 DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless, parted CASCADE;
 DROP VIEW a_view;
 DROP ROLE regress_mmr_owner;
