@@ -39,6 +39,10 @@ SELECT mmr.set_conflict_resolver_function('acct', 'acct_merge(acct,acct,text)', 
 SELECT mmr.set_conflict_resolver_function('acct', 'no_such_function(acct,acct,text)');
 SELECT mmr.set_conflict_resolver_function('owned', 'not_for_owner(owned,owned,text)');
 SELECT mmr.set_node_priority('nobody', 5);
+CREATE TABLE parted (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE FUNCTION parted_merge(l parted, r parted, t text) RETURNS parted
+    LANGUAGE sql AS $$ SELECT r $$;
+SELECT mmr.set_conflict_resolver_function('parted', 'parted_merge(parted,parted,text)');
 SELECT count(*) FROM mmr.conflict_resolver;
 
 -- Settings land in the replicated catalog; a second call replaces.
@@ -116,6 +120,17 @@ SELECT count(*) FROM mmr.tombstone WHERE relation IN ('local_only'::regclass, 'l
 ALTER TABLE later_keyless ADD PRIMARY KEY (v);
 SELECT count(*) FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid = 'later_keyless'::regclass;
 
+-- So does a table a non-superuser creates (who may not use the trigger
+-- function itself).
+GRANT CREATE ON SCHEMA public TO regress_mmr_owner;
+SET ROLE regress_mmr_owner;
+CREATE TABLE users_table (id integer PRIMARY KEY);
+RESET ROLE;
+SELECT tgrelid::regclass FROM pg_trigger
+ WHERE tgname = 'mmr_tombstone' AND tgrelid = 'users_table'::regclass;
+DROP TABLE users_table;
+REVOKE CREATE ON SCHEMA public FROM regress_mmr_owner;
+
 -- The heartbeat (a non-transactional horizon message) is sent; other
 -- non-transactional messages are not.
 SELECT 'init' FROM pg_create_logical_replication_slot('regress_horizon', 'mmr');
@@ -125,10 +140,19 @@ INSERT INTO local_only VALUES (2);  -- a commit that flushes, sends nothing
 SELECT * FROM decoded('regress_horizon');
 SELECT pg_drop_replication_slot('regress_horizon');
 
--- Retention of the conflict log.
+-- Retention of the conflict log: an interval, checked when set.
 SHOW mmr.conflict_log_retention;
+ALTER SYSTEM SET mmr.conflict_log_retention = 'soon';
+ALTER SYSTEM SET mmr.conflict_log_retention = '-1 day';
+ALTER SYSTEM SET mmr.conflict_log_retention = '12 hours';
+ALTER SYSTEM SET mmr.conflict_log_retention = '0';
+ALTER SYSTEM RESET mmr.conflict_log_retention;
 SELECT mmr.part_node('n1');
-DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless CASCADE;
+-- A parted node's deletes leave no tombstones.
+INSERT INTO acct VALUES (9, 90, 'after part');
+DELETE FROM acct WHERE id = 9;
+SELECT count(*) FROM mmr.tombstone WHERE key = '9';
+DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless, parted CASCADE;
 DROP VIEW a_view;
 DROP ROLE regress_mmr_owner;
 DELETE FROM mmr.conflict_resolver;

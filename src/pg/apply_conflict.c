@@ -199,15 +199,34 @@ row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out)
 /*
  * find_tombstone looks up the tombstone of the key in keyslot into f and
  * returns the key's text form (NULL when the table keeps no tombstones).
+ *
+ * An INSERT of a new key, the common path, first asks whether the table
+ * has any tombstone at all, once until a tombstone is written anywhere
+ * (MmrShmemData.tombstone_writes): most INSERTs then cost no lookup.  Once
+ * the table had some, every key is looked up.
  */
 static char *
 find_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
 {
+	MmrApplyRelation *rel = cs->rel;
 	char	   *key;
 
-	if (!cs->rel->has_tombstones)
+	if (!rel->has_tombstones)
 		return NULL;
-	key = mmr_tombstone_key(cs->rel->localrel, keyslot);
+	if (cs->kind == MMR_CHANGE_INSERT && !rel->tombstones_seen)
+	{
+		uint64		writes = mmr_tombstone_writes();
+
+		if (rel->no_tombstones_at == writes + 1)
+			return NULL;
+		if (!mmr_tombstone_any(rel->localrel))
+		{
+			rel->no_tombstones_at = writes + 1;
+			return NULL;
+		}
+		rel->tombstones_seen = true;
+	}
+	key = mmr_tombstone_key(rel->localrel, keyslot);
 	if (key != NULL)
 		f->tombstone_exists = mmr_tombstone_find(cs->rel->localrel, key,
 												 &f->tombstone);

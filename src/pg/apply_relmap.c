@@ -365,6 +365,8 @@ relmap_resolve(MmrApplyRelation *entry)
 	relmap_resolve_lookup(entry);
 	relmap_resolve_unique(entry);
 	entry->has_tombstones = OidIsValid(mmr_tombstone_key_index(rel));
+	entry->no_tombstones_at = 0;
+	entry->tombstones_seen = false;
 	entry->resolvers_xact = 0;
 
 	entry->is_node_catalog =

@@ -81,6 +81,9 @@ typedef struct MmrApplyRelation
 	int			nunique;		/* unique indexes to probe */
 	MmrUniqueIndex *unique;
 	bool		has_tombstones; /* a key for tombstones (lookup_index) */
+	uint64		no_tombstones_at;	/* 1 + mmr_tombstone_writes() when the
+									 * table had no tombstone; 0: unknown */
+	bool		tombstones_seen;	/* it had some: look up every key */
 
 	/* The table's resolvers, copied once per remote transaction. */
 	MmrTableResolvers resolvers;

@@ -7,8 +7,9 @@
  *
  * NOTES
  *	  The message is transactional and logged at the first data-changing
- *	  statement of a transaction (ExecutorStart), so peers decode it before
- *	  the changes it covers; a later statement logs it again if the horizon
+ *	  statement of a transaction (ExecutorStart, and COPY FROM, which does
+ *	  not go through the executor's start), so peers decode it before the
+ *	  changes it covers; a later statement logs it again if the horizon
  *	  grew in between (apply workers kept committing).  A subtransaction
  *	  that aborts takes its message with it, so the next statement logs it
  *	  again.  Apply workers (which run under a replication origin) and the
@@ -30,6 +31,7 @@
 #include "replication/message.h"
 #include "replication/origin.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 
 #include "horizon_emit.h"
 #include "mmr.h"
@@ -40,6 +42,7 @@
 #define HORIZON_MESSAGE_MAX (3 + MMR_MAX_HORIZON * 10)
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
 static bool emit_disabled = false;
 
 /* What this transaction logged last. */
@@ -107,18 +110,46 @@ note_local_write(void)
 	nlogged = n;
 }
 
+/* Writes of apply workers and of the manager are not local changes. */
+static inline bool
+local_write_context(void)
+{
+	return !emit_disabled && replorigin_session_origin == InvalidRepOriginId &&
+		!IsParallelWorker();
+}
+
 static void
 horizon_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	if (!emit_disabled && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		replorigin_session_origin == InvalidRepOriginId &&
-		!IsParallelWorker() && is_write(queryDesc))
-		note_local_write();
-
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+
+	/* After the permission and read-only checks, before any change. */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && local_write_context() &&
+		is_write(queryDesc))
+		note_local_write();
+}
+
+static void
+horizon_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from &&
+		local_write_context())
+		note_local_write();
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
 }
 
 static void
@@ -130,13 +161,15 @@ horizon_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * mmr_horizon_emit_init installs the hook (_PG_init, when preloaded).
+ * mmr_horizon_emit_init installs the hooks (_PG_init, when preloaded).
  */
 void
 mmr_horizon_emit_init(void)
 {
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = horizon_executor_start;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = horizon_process_utility;
 	RegisterSubXactCallback(horizon_subxact_callback, NULL);
 }
 

@@ -26,6 +26,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -233,25 +234,28 @@ lookup_function(const char *signature)
 }
 
 /*
- * build_entry looks up, for each conflict type: (table, type), then
- * (table, '*'), then the GUC.  A function is taken only for the types a
- * custom resolver may decide; the others go on down the list.
+ * resolver_for picks the resolver of one conflict type from the settings of
+ * the tables in names (the table, then the partitioned tables it belongs
+ * to, nearest first): for each, (table, type) then (table, '*').  A
+ * function is taken only for the types a custom resolver may decide; the
+ * others go on down the list, and end at the GUC.
  */
 static void
-build_entry(TableResolversEntry *entry, Relation rel)
+resolver_for(int type, List *names, TableResolversEntry *entry)
 {
-	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
-	const char *relname = RelationGetRelationName(rel);
+	ListCell   *lc;
 
-	entry->built_with_default = mmr_default_conflict_resolver;
-	for (int type = 0; type < MMR_CONFLICT_NTYPES; type++)
+	entry->r.resolvers[type] = mmr_default_conflict_resolver;
+	entry->r.functions[type] = InvalidOid;
+	if (type == MMR_CONFLICT_NONE)
+		return;
+	foreach(lc, names)
 	{
+		List	   *name = lfirst(lc);
+		const char *schema = linitial(name);
+		const char *relname = lsecond(name);
 		const ResolverSetting *candidates[2];
 
-		entry->r.resolvers[type] = mmr_default_conflict_resolver;
-		entry->r.functions[type] = InvalidOid;
-		if (type == MMR_CONFLICT_NONE)
-			continue;
 		candidates[0] = find_setting(schema, relname, type);
 		candidates[1] = find_setting(schema, relname, 0);
 		for (int i = 0; i < lengthof(candidates); i++)
@@ -263,17 +267,43 @@ build_entry(TableResolversEntry *entry, Relation rel)
 			if (s->function == NULL)
 			{
 				entry->r.resolvers[type] = s->resolver;
-				break;
+				return;
 			}
 			if (mmr_conflict_custom_allowed(type))
 			{
 				entry->r.resolvers[type] = MMR_RESOLVER_CUSTOM;
 				entry->r.functions[type] = lookup_function(s->function);
-				break;
+				return;
 			}
 		}
 	}
-	pfree(schema);
+}
+
+static List *
+qualified_name(Oid relid)
+{
+	return list_make2(get_namespace_name(get_rel_namespace(relid)),
+					  get_rel_name(relid));
+}
+
+/*
+ * build_entry computes rel's resolvers.  Apply works on partitions, so a
+ * partition without settings of its own takes its partitioned table's.
+ */
+static void
+build_entry(TableResolversEntry *entry, Relation rel)
+{
+	List	   *names = list_make1(qualified_name(RelationGetRelid(rel)));
+	ListCell   *lc;
+
+	if (rel->rd_rel->relispartition)
+		foreach(lc, get_partition_ancestors(RelationGetRelid(rel)))
+			names = lappend(names, qualified_name(lfirst_oid(lc)));
+
+	entry->built_with_default = mmr_default_conflict_resolver;
+	for (int type = 0; type < MMR_CONFLICT_NTYPES; type++)
+		resolver_for(type, names, entry);
+	list_free_deep(names);
 	entry->valid = true;
 }
 
@@ -308,6 +338,8 @@ mmr_resolver_function_name(Relation rel, int conflict_type)
 	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	const ResolverSetting *s;
 
+	if (table_resolvers == NULL)
+		resolvers_cache_init();
 	if (!settings_valid)
 		load_settings();
 	s = find_setting(schema, RelationGetRelationName(rel), conflict_type);
@@ -512,6 +544,13 @@ mmr_set_conflict_resolver_function(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	funcid = PG_GETARG_OID(1);
 	check_table(relid);
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot set a conflict resolver function for partitioned table \"%s\"",
+						get_rel_name(relid)),
+				 errdetail("Conflicts are resolved in the partitions, whose row types differ from the partitioned table's."),
+				 errhint("Set the function on each partition.")));
 	type_name = conflict_type_arg(fcinfo, 2, &type);
 	if (type != 0 && !mmr_conflict_custom_allowed(type))
 		ereport(ERROR,

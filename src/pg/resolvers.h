@@ -24,7 +24,8 @@ typedef struct MmrTableResolvers
 
 /*
  * The resolvers of rel, looked up in this order: (table, type), (table,
- * '*'), the GUC.  CUSTOM only where mmr_conflict_custom_allowed(); other
+ * '*'), the same for each partitioned table it is a partition of (nearest
+ * first), the GUC.  CUSTOM only where mmr_conflict_custom_allowed(); other
  * types get the table's built-in resolver or the GUC's.  Cached; a change
  * of mmr.conflict_resolver (local or replicated) or of the GUC takes
  * effect at the next remote transaction without a restart.

@@ -43,6 +43,7 @@ mmr_shmem_startup(void)
 		memset(MmrShmem, 0, sizeof(MmrShmemData));
 		MmrShmem->lock = &(GetNamedLWLockTranche("mmr"))->lock;
 		pg_atomic_init_u32(&MmrShmem->group_change_count, 0);
+		pg_atomic_init_u64(&MmrShmem->tombstone_writes, 0);
 		for (int i = 0; i < MMR_MAX_WORKERS; i++)
 			SpinLockInit(&MmrShmem->workers[i].mutex);
 	}
@@ -338,6 +339,24 @@ mmr_peer_horizons(Oid dboid, MmrPeerHorizon *peers, MmrHorizonEntry *storage,
 	}
 	LWLockRelease(MmrShmem->lock);
 	return n;
+}
+
+/*
+ * mmr_note_tombstone_write counts a tombstone inserted by this backend; it
+ * must come after the insert, so that a reader that sees the old count and
+ * then finds no tombstone (with a dirty snapshot) missed none.
+ */
+void
+mmr_note_tombstone_write(void)
+{
+	pg_atomic_fetch_add_u64(&MmrShmem->tombstone_writes, 1);
+}
+
+uint64
+mmr_tombstone_writes(void)
+{
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&MmrShmem->tombstone_writes);
 }
 
 const char *

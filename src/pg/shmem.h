@@ -112,6 +112,13 @@ typedef struct MmrShmemData
 	Latch	   *supervisor_latch;
 	pg_atomic_uint32 group_change_count;	/* bumped when a group appears */
 	MmrWorkerSlot workers[MMR_MAX_WORKERS];
+
+	/*
+	 * Bumped after every tombstone insert (tombstone.c): apply remembers per
+	 * table that it has no tombstone at a given count, and skips the
+	 * tombstone lookup of an INSERT until the count moves.
+	 */
+	pg_atomic_uint64 tombstone_writes;
 } MmrShmemData;
 
 extern MmrShmemData *MmrShmem;
@@ -133,6 +140,8 @@ extern bool mmr_apply_paused(Oid dboid);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
 extern const char *mmr_apply_state_name(MmrApplyState state);
+extern void mmr_note_tombstone_write(void);
+extern uint64 mmr_tombstone_writes(void);
 
 /*
  * This node's applied horizon in database dboid: one entry per apply slot

@@ -327,6 +327,32 @@ mmr_tombstone_find(Relation rel, const char *key, MmrVersion *version)
 	return found;
 }
 
+/*
+ * mmr_tombstone_any tells whether rel has any tombstone, committed or being
+ * written (a dirty snapshot), for apply's per-table shortcut (see
+ * MmrShmemData.tombstone_writes).
+ */
+bool
+mmr_tombstone_any(Relation rel)
+{
+	Relation	tombstones;
+	SysScanDesc scan;
+	ScanKeyData skey;
+	SnapshotData dirty;
+	bool		found;
+
+	tombstone_catalog_lookup();
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationGetRelid(rel)));
+	InitDirtySnapshot(dirty);
+	tombstones = table_open(tombstone_relid, AccessShareLock);
+	scan = systable_beginscan(tombstones, tombstone_index, true, &dirty, 1, &skey);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(tombstones, AccessShareLock);
+	return found;
+}
+
 void
 mmr_tombstone_record(Relation rel, const char *key)
 {
@@ -360,6 +386,7 @@ mmr_tombstone_record(Relation rel, const char *key)
 	ret = SPI_execute_plan(record_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not record a tombstone: %s", SPI_result_code_string(ret));
+	mmr_note_tombstone_write();
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -34,6 +34,9 @@ extern bool mmr_tombstone_find(Relation rel, const char *key,
  */
 extern void mmr_tombstone_record(Relation rel, const char *key);
 
+/* Does rel have any tombstone (also one being written)? */
+extern bool mmr_tombstone_any(Relation rel);
+
 /* The index whose columns make the key; InvalidOid: no tombstones. */
 extern Oid	mmr_tombstone_key_index(Relation rel);
 

@@ -24,7 +24,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
-#include "catalog/catalog.h"
+#include "access/transam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "commands/event_trigger.h"
@@ -79,18 +79,20 @@ mmr_tombstone_trigger(PG_FUNCTION_ARGS)
 static bool
 wants_tombstones(Oid relid)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	HeapTuple	tup;
 	Form_pg_class form;
 	bool		wanted;
 	Relation	rel;
 
+	/* Nothing initdb made: catalogs, information_schema's tables */
+	if (relid < FirstNormalObjectId)
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	form = (Form_pg_class) GETSTRUCT(tup);
 	wanted = form->relkind == RELKIND_RELATION &&
 		form->relpersistence == RELPERSISTENCE_PERMANENT &&
-		!IsCatalogNamespace(form->relnamespace) &&
-		!IsToastNamespace(form->relnamespace) &&
 		form->relnamespace != mmr_schema_oid(false);
 	ReleaseSysCache(tup);
 	if (!wanted || !mmr_table_is_replicated(relid))

@@ -10,6 +10,9 @@
  *	  through the wire.  Any other outcome aborts, and so does any
  *	  out-of-bounds access or undefined behaviour the sanitizers see.
  *
+ *	  The same input is also decoded as the content of an "mmr.horizon"
+ *	  message: rejected as malformed, or re-encoded to exactly the input.
+ *
  *	  build/fuzz/mmr_fuzz_decoder build/fuzz/corpus -max_total_time=60
  */
 #include <cstdint>
@@ -331,6 +334,34 @@ check_batch(MmrDecoder *decoder, const char *input, size_t size)
 	return count;
 }
 
+/* mmr_horizon_decode: malformed with a message, or canonical. */
+void
+check_horizon(const char *input, size_t size)
+{
+	/* A small buffer first: the count is returned whatever the cap. */
+	MmrHorizonEntry few[2];
+	std::vector<MmrHorizonEntry> all(1023);
+	MmrError	err{};
+	int32_t		n = mmr_horizon_decode(input, size, few, 2, &err);
+
+	if (n < 0)
+	{
+		if (err.status != MMR_ERR_MALFORMED || err.message[0] == '\0')
+			die("horizon rejection without malformed status and message", &err);
+		return;
+	}
+	if (mmr_horizon_decode(input, size, all.data(), static_cast<uint32_t>(all.size()), &err) != n ||
+		n > static_cast<int32_t>(all.size()))
+		die("horizon count depends on the output buffer", &err);
+
+	std::vector<char> wire(size);
+
+	if (mmr_horizon_encode(all.data(), static_cast<uint32_t>(n), wire.data(), wire.size(),
+						   &err) != size ||
+		(size != 0 && std::memcmp(wire.data(), input, size) != 0))
+		die("horizon re-encoding differs from the input", &err);
+}
+
 }							/* namespace */
 
 extern "C" int
@@ -344,6 +375,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	MmrMessage	msg;
 	MmrError	err{};
 	size_t		in_batch = check_batch(decoder, input, size);
+
+	check_horizon(input, size);
 	MmrStatus	status = mmr_decoder_decode(decoder, 1, input, size, &msg, &err);
 
 	if (status == MMR_OK && in_batch != 1)

@@ -11,8 +11,22 @@ use warnings;
 use Exporter 'import';
 use MmrTest;
 
-our @EXPORT = qw(ct_sql ct_pause_both ct_resume_and_settle ct_round
-  ct_last_conflict_id ct_conflicts_since ct_status);
+our @EXPORT = qw(ct_group ct_sql ct_rows ct_pause_both ct_resume_and_settle
+  ct_round ct_last_conflict_id ct_conflicts_since ct_status);
+
+# The table most conflict tests use: a key, a second UNIQUE column, a value.
+our $TABLE_T = 'CREATE TABLE t (id integer PRIMARY KEY, u text UNIQUE, v text);';
+
+# ct_group(SCHEMA): nodes a and b, SCHEMA created on both, in one group.
+sub ct_group
+{
+	my ($schema) = @_;
+	my $a = mmr_node('a');
+	my $b = mmr_node('b');
+	$_->safe_psql('postgres', $schema) for ($a, $b);
+	mmr_two_node_group($a, $b);
+	return ($a, $b);
+}
 
 # ct_sql(NODE, SQL): the result of SQL in database postgres.
 sub ct_sql
@@ -42,6 +56,14 @@ sub ct_resume_and_settle
 	ct_sql($_, 'SELECT mmr.apply_resume()') for @nodes;
 	mmr_wait_caught_up($_) for @nodes;
 	return;
+}
+
+# ct_rows(NODE): the rows of table t as "id,u,v id,u,v ...".
+sub ct_rows
+{
+	my ($node) = @_;
+	return ct_sql($node,
+		q{SELECT coalesce(string_agg(format('%s,%s,%s', id, u, v), ' ' ORDER BY id), '') FROM t});
 }
 
 sub ct_last_conflict_id

@@ -132,8 +132,15 @@ public:
 
 		std::shuffle(pool.begin(), pool.end(), rng_);
 		nnodes_ = pick(3, 5);
-		/* Coarse clocks make equal commit times (ties) frequent. */
-		unit_ = pick(0, 1) ? kSecond : 1;
+		/*
+		 * Coarse clocks make equal commit times (ties) frequent; fine ones
+		 * with tiny steps make the skew dominate; fine ones with steps of
+		 * up to 2 s let real time and skew interplay.
+		 */
+		int			clocks = pick(0, 3);
+
+		unit_ = clocks < 2 ? kSecond : 1;
+		step_ = clocks < 2 ? kSecond : clocks == 2 ? 1 : 2 * kSecond;
 		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
 		for (int i = 0; i < nnodes_; i++)
 		{
@@ -147,7 +154,7 @@ public:
 		}
 		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
 		global_ = 1000 * kSecond;
-		if (mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP)
+		if (waits())
 		{
 			/* Waits are silent within max_skew; beyond it, only with "wait". */
 			bool		wide = pick(0, 1);
@@ -183,10 +190,8 @@ public:
 		}
 		links_.resize(static_cast<size_t>(nnodes_ * nnodes_));
 		global_ = 1000 * kSecond;
-		bool		waits = mode_ != Mode::CAUSAL && mode_ != Mode::NOWAIT;
-
-		max_skew_ = waits ? 5 * kSecond : 0;
-		action_ = waits ? MMR_SKEW_ACTION_WAIT : MMR_SKEW_ACTION_WARN;
+		max_skew_ = waits() ? 5 * kSecond : 0;
+		action_ = waits() ? MMR_SKEW_ACTION_WAIT : MMR_SKEW_ACTION_WARN;
 	}
 
 	/* One local statement on node id, as its own transaction; u: the first UNIQUE column. */
@@ -245,7 +250,8 @@ public:
 				  static_cast<long long>(n.offset));
 		for (int i = 0; i < steps && failure_.empty(); i++)
 		{
-			global_ += pick(0, 3) * unit_;
+			global_ += step_ == kSecond ? pick(0, 3) * kSecond :
+				std::uniform_int_distribution<int64_t>(0, 3 * step_)(rng_) / 3;
 			if (mode_ == Mode::CAUSAL)
 			{
 				local_txn(node_at(pick(0, nnodes_ - 1)));
@@ -270,6 +276,8 @@ public:
 	bool unique() const { return unique_; }
 
 private:
+	bool waits() const { return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP; }
+
 	int pick(int lo, int hi)
 	{
 		return std::uniform_int_distribution<int>(lo, hi)(rng_);
@@ -462,7 +470,8 @@ private:
 
 		mmr_clock_skew_decide(txn.time, clock(r), max_skew_, action_, &skew);
 		totals_.warnings += skew.warn;
-		if (skew.wait_until != 0 && skew.wait_until > clock(r))
+		/* Without waits (causal, nowait) not even the microsecond of equal times. */
+		if (waits() && skew.wait_until != 0 && skew.wait_until > clock(r))
 		{
 			r.offset += skew.wait_until - clock(r);
 			totals_.waits++;
@@ -501,7 +510,8 @@ private:
 			f.row_exists = 1;
 			f.row = version_of(row->second.version);
 		}
-		if (tomb != r.tombstones.end())
+		/* As src/pg/apply_conflict.c: the tombstone is looked up only when no row is there. */
+		if (tomb != r.tombstones.end() && row == r.rows.end())
 		{
 			f.tombstone_exists = 1;
 			f.tombstone = version_of(tomb->second);
@@ -880,7 +890,8 @@ private:
 	std::mt19937_64 rng_;
 	bool		tracing_;
 	int			nnodes_ = 0;
-	int64_t		unit_ = 1;
+	int64_t		unit_ = 1;		/* clock granularity */
+	int64_t		step_ = 1;		/* real time between steps: up to 3 steps */
 	bool		unique_ = false;
 	bool		scripted_ = false;
 	int64_t		max_skew_ = 0;

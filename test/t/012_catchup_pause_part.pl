@@ -73,8 +73,8 @@ my $upd = pgbench_file($node_a, 'upd',
 	"\\set id random(1, 5010)\nUPDATE t SET v = v || ' upd' WHERE id = :id;\n");
 my $del = pgbench_file($node_a, 'del',
 	"\\set id random(1, 5010)\nDELETE FROM t WHERE id = :id;\n");
-$node_a->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '5000', '-f', $ins, 'postgres' ],
-	'5,000 inserts on A while B is down');
+$node_a->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '30000', '-f', $ins, 'postgres' ],
+	'30,000 inserts on A while B is down');
 $node_a->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '2000', '-f', $upd, 'postgres' ],
 	'2,000 updates on A while B is down');
 $node_a->command_ok([ 'pgbench', '-n', '-c', '1', '-t', '500', '-f', $del, 'postgres' ],
@@ -92,7 +92,7 @@ cmp_ok($want_count, '>', 3000, "A holds $want_count rows");
 # now, so "B's rows equal A's" means "the backlog is applied").
 #
 # Whether 'catching_up' itself gets sampled is racy: B's apply worker may
-# start before our first connection, and ~7,500 small transactions apply
+# start before our first connection, and ~32,500 small transactions apply
 # in well under a second.  So we assert:
 #  - the end state is 'streaming' with A's exact rows;
 #  - a catch-up was observed: state 'catching_up' was sampled, OR B was

@@ -12,21 +12,7 @@ use Test::More;
 use MmrTest;
 use MmrConflictTest;
 
-my $a = mmr_node('a');
-my $b = mmr_node('b');
-
-my $schema = q{
-	CREATE TABLE t (id integer PRIMARY KEY, u text UNIQUE, v text);
-};
-$a->safe_psql('postgres', $schema);
-$b->safe_psql('postgres', $schema);
-mmr_two_node_group($a, $b);
-
-sub rows
-{
-	my ($node) = @_;
-	return ct_sql($node, q{SELECT coalesce(string_agg(format('%s,%s,%s', id, u, v), ' ' ORDER BY id), '') FROM t});
-}
+my ($a, $b) = ct_group($MmrConflictTest::TABLE_T);
 
 sub round
 {
@@ -43,8 +29,8 @@ sub streaming_both
 # insert/insert on the primary key: b's row is later and wins on both.
 my ($la, $lb) = round(q{INSERT INTO t VALUES (1, 'a1', 'from a')},
 	q{INSERT INTO t VALUES (1, 'b1', 'from b')});
-is(rows($a), '1,b1,from b', 'insert/insert on the key: a has b\'s row');
-is(rows($b), rows($a), 'insert/insert on the key: both nodes alike');
+is(ct_rows($a), '1,b1,from b', 'insert/insert on the key: a has b\'s row');
+is(ct_rows($b), ct_rows($a), 'insert/insert on the key: both nodes alike');
 is($la, 'insert_exists apply_remote last_update_wins a<-b key={"id": 1} local=from a resolved=from b',
 	'a logged insert_exists, apply_remote');
 is($lb, 'insert_exists keep_local last_update_wins b<-a key={"id": 1} local=from b resolved=from b',
@@ -55,8 +41,8 @@ streaming_both('insert/insert on the key');
 # value, the other row is deleted.
 ($la, $lb) = round(q{INSERT INTO t VALUES (2, 'dup', 'from a')},
 	q{INSERT INTO t VALUES (3, 'dup', 'from b')});
-is(rows($a), '1,b1,from b 3,dup,from b', 'insert/insert on a unique column: the later row stays');
-is(rows($b), rows($a), 'insert/insert on a unique column: both nodes alike');
+is(ct_rows($a), '1,b1,from b 3,dup,from b', 'insert/insert on a unique column: the later row stays');
+is(ct_rows($b), ct_rows($a), 'insert/insert on a unique column: both nodes alike');
 is($la, 'insert_exists apply_remote last_update_wins a<-b key={"u": "dup"} local=from a resolved=from b',
 	'a logged insert_exists on u, apply_remote (its row deleted)');
 is($lb, 'insert_exists keep_local last_update_wins b<-a key={"u": "dup"} local=from b resolved=from b',
@@ -114,7 +100,7 @@ is($la, 'delete_missing skip last_update_wins a<-b key={"id": 30} local= resolve
 is($lb, 'delete_missing skip last_update_wins b<-a key={"id": 30} local= resolved=',
 	'b logged delete_missing, skip');
 streaming_both('after every conflict type');
-is(rows($b), rows($a), 'both nodes have the same rows in the end');
+is(ct_rows($b), ct_rows($a), 'both nodes have the same rows in the end');
 
 # Sequential updates from both nodes, each after seeing the other's: no
 # conflict at all, whatever the origin of the row.

@@ -11,18 +11,12 @@ use Test::More;
 use MmrTest;
 use MmrConflictTest;
 
-my $a = mmr_node('a');
-my $b = mmr_node('b');
-
-my $schema = q{
+my ($a, $b) = ct_group(q{
 	CREATE TABLE r_keep (id integer PRIMARY KEY, v text);
 	CREATE TABLE r_remote (id integer PRIMARY KEY, v text);
 	CREATE TABLE r_err (id integer PRIMARY KEY, v text);
 	CREATE TABLE r_after (id integer PRIMARY KEY, v text);
-};
-$a->safe_psql('postgres', $schema);
-$b->safe_psql('postgres', $schema);
-mmr_two_node_group($a, $b);
+});
 
 # Set on a, the settings reach b.
 ct_sql($a, q{SELECT mmr.set_conflict_resolver('r_keep', 'keep_local')});
