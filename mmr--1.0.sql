@@ -264,3 +264,7 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.local_node', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.table_settings', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_resolver', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');
+
+-- Joining with a data copy: progress is public, like replication_status.
+GRANT SELECT ON mmr.join_status TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mmr.join_progress() TO PUBLIC;
