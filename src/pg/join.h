@@ -40,7 +40,8 @@ typedef struct MmrJoinStamp
 	RepOriginId origin;
 } MmrJoinStamp;
 
-extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot);
+extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot,
+								  const char *section);
 extern void mmr_join_restore_schema(const char *script);
 extern List *mmr_join_list_tables(PGconn *src);
 extern uint64 mmr_join_copy_table(PGconn *src, const char *qualified_name,

@@ -125,11 +125,13 @@ read_whole_file(const char *path)
 }
 
 /*
- * mmr_join_dump_schema runs pg_dump --schema-only against the join node
- * with its exported snapshot and returns the SQL script.
+ * mmr_join_dump_schema runs pg_dump for one schema section (pre-data:
+ * tables and types; post-data: indexes, constraints, triggers) against
+ * the join node with its exported snapshot and returns the SQL script.
+ * Like pg_restore, the copy builds indexes after loading the data.
  */
 char *
-mmr_join_dump_schema(const char *dsn, const char *snapshot)
+mmr_join_dump_schema(const char *dsn, const char *snapshot, const char *section)
 {
 	char		bindir[MAXPGPATH];
 	char		outfile[MAXPGPATH];
@@ -152,9 +154,10 @@ mmr_join_dump_schema(const char *dsn, const char *snapshot)
 	MakePGDirectory(PG_TEMP_FILES_DIR);
 	snprintf(outfile, sizeof(outfile), "%s/%s_mmr_join_%d.sql",
 			 PG_TEMP_FILES_DIR, PG_TEMP_FILE_PREFIX, MyProcPid);
-	cmd = psprintf("\"%s/pg_dump\" --schema-only --exclude-schema=mmr --no-publications --no-subscriptions "
+	Assert(strcmp(section, "pre-data") == 0 || strcmp(section, "post-data") == 0);
+	cmd = psprintf("\"%s/pg_dump\" --section=%s --exclude-schema=mmr --no-publications --no-subscriptions "
 				   "--snapshot=%s --file=\"%s\" 2>&1",
-				   bindir, snapshot, outfile);
+				   bindir, section, snapshot, outfile);
 
 	saved = set_libpq_env(dsn);
 	pipe = OpenPipeStream(cmd, "r");

@@ -452,14 +452,16 @@ static void
 copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 				   JoinPeer *join_node, XLogRecPtr join_slot_start)
 {
-	char	   *script;
+	char	   *pre_data;
+	char	   *post_data;
 	List	   *tables;
 	List	   *stamps = NIL;
 	ListCell   *lc;
 	RepOriginId join_origin;
 	MmrJoinOriginMap map;
 
-	script = mmr_join_dump_schema(j->join_dsn, snapshot);
+	pre_data = mmr_join_dump_schema(j->join_dsn, snapshot, "pre-data");
+	post_data = mmr_join_dump_schema(j->join_dsn, snapshot, "post-data");
 	tables = mmr_join_list_tables(src);
 	SpinLockAcquire(&join_slot->mutex);
 	join_slot->tables_total = list_length(tables);
@@ -475,12 +477,13 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 	replorigin_session_origin = join_origin;
 	origin_session_active = true;
 
-	mmr_join_restore_schema(script);
+	mmr_join_restore_schema(pre_data);
 	build_origin_map(src, j, join_node, &map);
 	mmr_join_set_phase(join_slot, "copying_data");
 	foreach(lc, tables)
 		(void) mmr_join_copy_table(src, lfirst(lc), join_slot, &map, &stamps);
 	mmr_join_copy_sequences(src);
+	mmr_join_restore_schema(post_data);
 	save_stamps(j, stamps);
 	list_free_deep(stamps);
 
