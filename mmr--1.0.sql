@@ -263,12 +263,23 @@ CREATE TABLE mmr.join_state (
     phase         text NOT NULL CHECK (phase IN ('copying_schema', 'copying_data',
                                                  'catching_up', 'ready', 'failed')),
     copy_started  boolean NOT NULL DEFAULT false,  -- a worker began the copy
+    copy_done     boolean NOT NULL DEFAULT false,  -- the copy committed
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz,
     tables_total  integer NOT NULL DEFAULT 0,
     tables_done   integer NOT NULL DEFAULT 0,
     bytes_copied  bigint NOT NULL DEFAULT 0,
     last_error    text
+);
+
+-- The commit timestamp and origin that each transaction of a committed copy
+-- is to record (local; kept only until they are written, see docs/join.md).
+CREATE TABLE mmr.join_stamp (
+    join_id    integer NOT NULL,
+    xid        bigint NOT NULL,  -- a TransactionId of this node
+    commit_ts  bigint NOT NULL,   -- microseconds since 2000-01-01, 0: unknown
+    origin     integer NOT NULL,
+    PRIMARY KEY (join_id, xid)
 );
 
 -- Which server and database this node is (local, dumped with the extension's
@@ -327,3 +338,7 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.local_node', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.table_settings', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_resolver', '');
 SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');
+
+-- Joining with a data copy: progress is public, like replication_status.
+GRANT SELECT ON mmr.join_status TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mmr.join_progress() TO PUBLIC;

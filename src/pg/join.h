@@ -10,6 +10,7 @@
 #define MMR_JOIN_H
 
 #include "libpq-fe.h"
+#include "replication/origin.h"
 
 #include "shmem.h"
 
@@ -21,11 +22,31 @@ extern void mmr_join_set_phase(MmrWorkerSlot *slot, const char *phase);
 extern char *mmr_identity_mismatch(void);
 
 /* join_copy.c */
-extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot);
+
+/* Maps the join node's replication origin ids to this node's. */
+typedef struct MmrJoinOriginMap
+{
+	int			n;
+	RepOriginId *remote;
+	RepOriginId *local;
+	RepOriginId fallback;		/* the join node's own writes, and unknown */
+} MmrJoinOriginMap;
+
+/* The commit facts a copy subtransaction's xid must get. */
+typedef struct MmrJoinStamp
+{
+	TransactionId xid;
+	TimestampTz ts;				/* 0: unknown (frozen on the join node) */
+	RepOriginId origin;
+} MmrJoinStamp;
+
+extern char *mmr_join_dump_schema(const char *dsn, const char *snapshot,
+								  const char *section);
 extern void mmr_join_restore_schema(const char *script);
 extern List *mmr_join_list_tables(PGconn *src);
 extern uint64 mmr_join_copy_table(PGconn *src, const char *qualified_name,
-								  MmrWorkerSlot *slot);
+								  MmrWorkerSlot *slot, const MmrJoinOriginMap *map,
+								  List **stamps);
 extern void mmr_join_copy_sequences(PGconn *src);
 
 #endif							/* MMR_JOIN_H */

@@ -17,6 +17,13 @@
  *	  Rows are read in text format: binary COPY carries type oids (arrays,
  *	  records) that differ between servers.
  *
+ *	  Copied rows keep the commit timestamp and origin they have on the join
+ *	  node, which last-update-wins reads: each run of rows last written by
+ *	  one transaction there is written here by a subtransaction, whose xid
+ *	  the join worker later gives those facts (see join_worker.c).  A table
+ *	  loaded in one transaction costs one subtransaction; a table whose
+ *	  rows were each written by another transaction costs one per row.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -37,6 +44,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 #include "join.h"
 #include "mmr.h"
@@ -116,11 +125,13 @@ read_whole_file(const char *path)
 }
 
 /*
- * mmr_join_dump_schema runs pg_dump --schema-only against the join node
- * with its exported snapshot and returns the SQL script.
+ * mmr_join_dump_schema runs pg_dump for one schema section (pre-data:
+ * tables and types; post-data: indexes, constraints, triggers) against
+ * the join node with its exported snapshot and returns the SQL script.
+ * Like pg_restore, the copy builds indexes after loading the data.
  */
 char *
-mmr_join_dump_schema(const char *dsn, const char *snapshot)
+mmr_join_dump_schema(const char *dsn, const char *snapshot, const char *section)
 {
 	char		bindir[MAXPGPATH];
 	char		outfile[MAXPGPATH];
@@ -143,9 +154,10 @@ mmr_join_dump_schema(const char *dsn, const char *snapshot)
 	MakePGDirectory(PG_TEMP_FILES_DIR);
 	snprintf(outfile, sizeof(outfile), "%s/%s_mmr_join_%d.sql",
 			 PG_TEMP_FILES_DIR, PG_TEMP_FILE_PREFIX, MyProcPid);
-	cmd = psprintf("\"%s/pg_dump\" --schema-only --exclude-schema=mmr --no-publications --no-subscriptions "
+	Assert(strcmp(section, "pre-data") == 0 || strcmp(section, "post-data") == 0);
+	cmd = psprintf("\"%s/pg_dump\" --section=%s --exclude-schema=mmr --no-publications --no-subscriptions "
 				   "--snapshot=%s --file=\"%s\" 2>&1",
-				   bindir, snapshot, outfile);
+				   bindir, section, snapshot, outfile);
 
 	saved = set_libpq_env(dsn);
 	pipe = OpenPipeStream(cmd, "r");
@@ -234,87 +246,135 @@ mmr_join_list_tables(PGconn *src)
 	return tables;
 }
 
-/* The COPY stream being read, for copy_read_data. */
-static PGconn *copy_conn = NULL;
-static char *copy_buf = NULL;
-static int	copy_buf_len = 0;
-static int	copy_buf_pos = 0;
-static bool copy_done = false;
-static uint64 copy_bytes = 0;
+/*
+ * The rows of one run: consecutive rows of a table that the join node
+ * last wrote in the same transaction (same commit timestamp and origin),
+ * in COPY text format, read by COPY FROM through run_read.
+ */
+static StringInfoData run;
+static int	run_pos;
+
+static int
+run_read(void *outbuf, int minread, int maxread)
+{
+	int			n = Min(maxread, run.len - run_pos);
+
+	memcpy(outbuf, run.data + run_pos, n);
+	run_pos += n;
+	return n;
+}
 
 /*
- * copy_read_data feeds COPY FROM with the rows of the remote COPY TO STDOUT
- * (a copy_data_source_cb, as in PostgreSQL's tablesync).
+ * copy_run writes the current run in a subtransaction of its own, so that
+ * its rows get an xid of their own, and notes that xid's stamp.
  */
-static int
-copy_read_data(void *outbuf, int minread, int maxread)
+static void
+copy_run(Relation rel, TimestampTz ts, RepOriginId origin, List **stamps)
 {
-	int			bytesread = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ParseState *pstate;
+	CopyFromState cstate;
+	TransactionId xid;
 
-	while (maxread > 0 && bytesread < minread)
+	if (run.len == 0)
+		return;
+	run_pos = 0;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+
+	pstate = make_parsestate(NULL);
+	(void) addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										 NULL, false, false);
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, run_read, NIL, NIL);
+	(void) CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	free_parsestate(pstate);
+	xid = GetCurrentTransactionIdIfAny();
+
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
+	if (TransactionIdIsValid(xid))
 	{
-		int			len;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		MmrJoinStamp *st = palloc(sizeof(MmrJoinStamp));
 
-		if (copy_buf_pos < copy_buf_len)
-		{
-			int			n = Min(copy_buf_len - copy_buf_pos, maxread);
-
-			memcpy((char *) outbuf + bytesread, copy_buf + copy_buf_pos, n);
-			copy_buf_pos += n;
-			bytesread += n;
-			maxread -= n;
-			continue;
-		}
-		if (copy_done)
-			break;
-		if (copy_buf != NULL)
-			PQfreemem(copy_buf);
-		copy_buf = NULL;
-		copy_buf_len = copy_buf_pos = 0;
-
-		len = PQgetCopyData(copy_conn, &copy_buf, 1);
-		if (len == 0)
-		{
-			(void) mmr_remote_wait(copy_conn, false, 1000L);
-			if (!PQconsumeInput(copy_conn))
-				ereport(ERROR,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("lost the connection to the join node during the copy"),
-						 errdetail_internal("%s", mmr_remote_error(copy_conn))));
-			continue;
-		}
-		if (len == -1)
-		{
-			copy_done = true;
-			continue;
-		}
-		if (len < -1)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not read the copy from the join node"),
-					 errdetail_internal("%s", mmr_remote_error(copy_conn))));
-		copy_buf_len = len;
-		copy_bytes += len;
+		st->xid = xid;
+		st->ts = ts;
+		st->origin = origin;
+		*stamps = lappend(*stamps, st);
+		MemoryContextSwitchTo(old);
 	}
-	return bytesread;
+	resetStringInfo(&run);
+}
+
+/* Split off the next tab-separated field of a COPY text line. */
+static char *
+next_field(char **line, char *end)
+{
+	char	   *field = *line;
+	char	   *tab = memchr(field, '\t', end - field);
+
+	if (tab == NULL)
+		elog(ERROR, "unexpected row format in the copy from the join node");
+	*tab = '\0';
+	*line = tab + 1;
+	return field;
+}
+
+static RepOriginId
+map_origin(const MmrJoinOriginMap *map, const char *remote)
+{
+	if (strcmp(remote, "\\N") != 0)
+	{
+		RepOriginId id = (RepOriginId) strtoul(remote, NULL, 10);
+
+		for (int i = 0; i < map->n; i++)
+			if (map->remote[i] == id)
+				return map->local[i];
+	}
+	return map->fallback;
 }
 
 /*
  * mmr_join_copy_table copies one table's rows from src (in the snapshot's
- * transaction) into the same table here; returns the bytes read.
+ * transaction) into the same table here, each row with the commit
+ * timestamp and origin it has on the join node: rows are read with
+ * pg_xact_commit_timestamp_origin(xmin), and every run of rows with the
+ * same facts is written by a subtransaction whose xid gets those facts
+ * once the copy committed (stamps).  Returns the bytes read.
  */
 uint64
-mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot)
+mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot,
+					const MmrJoinOriginMap *map, List **stamps)
 {
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(qualified_name));
 	Relation	rel;
-	ParseState *pstate;
-	CopyFromState cstate;
 	PGresult   *res;
-	char	   *cmd = psprintf("COPY %s TO STDOUT", qualified_name);
+	char	   *cmd;
+	char	   *columns;
+	uint64		bytes = 0;
+	char		cur_ts[64] = "";
+	char		cur_origin[16] = "";
+	TimestampTz ts = 0;
+	RepOriginId origin = map->fallback;
 
 	rel = table_openrv(rv, RowExclusiveLock);
 
+	/* The columns COPY FROM expects: not dropped, not generated. */
+	cmd = psprintf("SELECT pg_catalog.string_agg('t.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
+				   "FROM pg_catalog.pg_attribute WHERE attrelid = %s::pg_catalog.regclass "
+				   "AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+				   quote_literal_cstr(qualified_name));
+	res = mmr_remote_exec_expect(src, cmd, PGRES_TUPLES_OK);
+	columns = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	cmd = psprintf("COPY (SELECT c.\"timestamp\", c.roident, %s FROM ONLY %s t "
+				   "LEFT JOIN LATERAL pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) c ON true) "
+				   "TO STDOUT", columns, qualified_name);
 	res = mmr_remote_exec(src, cmd);
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT)
 	{
@@ -328,32 +388,72 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	}
 	PQclear(res);
 
-	copy_conn = src;
-	copy_buf = NULL;
-	copy_buf_len = copy_buf_pos = 0;
-	copy_done = false;
-	copy_bytes = 0;
-
-	pstate = make_parsestate(NULL);
-	(void) addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
-										 NULL, false, false);
-	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_read_data,
-						   NIL, NIL);
-	(void) CopyFrom(cstate);
-	EndCopyFrom(cstate);
-	free_parsestate(pstate);
-	table_close(rel, NoLock);
-
-	/* COPY FROM may stop at the end marker before libpq saw the end. */
-	while (!copy_done)
+	if (run.data == NULL)
 	{
-		char		scratch[8192];
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		(void) copy_read_data(scratch, sizeof(scratch), sizeof(scratch));
+		initStringInfo(&run);
+		MemoryContextSwitchTo(old);
 	}
-	if (copy_buf != NULL)
-		PQfreemem(copy_buf);
-	copy_buf = NULL;
+	resetStringInfo(&run);
+
+	/* COPY TO sends one row per message. */
+	for (;;)
+	{
+		char	   *buf;
+		int			len = PQgetCopyData(src, &buf, 1);
+		char	   *line;
+		char	   *end;
+		char	   *f_ts;
+		char	   *f_origin;
+
+		if (len == 0)
+		{
+			(void) mmr_remote_wait(src, false, 1000L);
+			if (!PQconsumeInput(src))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("lost the connection to the join node during the copy"),
+						 errdetail_internal("%s", mmr_remote_error(src))));
+			continue;
+		}
+		if (len == -1)
+			break;
+		if (len < -1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read the copy from the join node"),
+					 errdetail_internal("%s", mmr_remote_error(src))));
+
+		line = buf;
+		end = buf + len;
+		f_ts = next_field(&line, end);
+		f_origin = next_field(&line, end);
+		if (strcmp(f_ts, cur_ts) != 0 || strcmp(f_origin, cur_origin) != 0 ||
+			run.len >= 16 * 1024 * 1024)
+		{
+			copy_run(rel, ts, origin, stamps);
+			strlcpy(cur_ts, f_ts, sizeof(cur_ts));
+			strlcpy(cur_origin, f_origin, sizeof(cur_origin));
+			/* frozen rows have no known timestamp: 0, as on the join node */
+			ts = strcmp(f_ts, "\\N") == 0 ? 0 :
+				DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+														CStringGetDatum(f_ts),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)));
+			origin = map_origin(map, f_origin);
+		}
+		appendBinaryStringInfo(&run, line, end - line);
+		bytes += len;
+		PQfreemem(buf);
+
+		SpinLockAcquire(&slot->mutex);
+		slot->bytes_copied += len;
+		SpinLockRelease(&slot->mutex);
+		CHECK_FOR_INTERRUPTS();
+	}
+	copy_run(rel, ts, origin, stamps);
+	table_close(rel, NoLock);
 
 	res = PQgetResult(src);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -372,9 +472,8 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 
 	SpinLockAcquire(&slot->mutex);
 	slot->tables_done++;
-	slot->bytes_copied += copy_bytes;
 	SpinLockRelease(&slot->mutex);
-	return copy_bytes;
+	return bytes;
 }
 
 /*

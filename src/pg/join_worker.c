@@ -15,8 +15,9 @@
  *		 to S_J are in it, later ones are streamed), and read J's origin
  *		 progress P_X for every X: X's changes up to P_X are in the snapshot;
  *	  4. copy schema and data under that snapshot, in one local transaction
- *		 that also sets N's origin for J to S_J and for X to P_X and moves
- *		 the join to catching_up: all of it happens, or none;
+ *		 that also sets N's origin for J to S_J and for X to P_X: all of it
+ *		 happens, or none; then give the copied rows the commit timestamps
+ *		 and origins they have on J (finish_copy) and move to catching_up;
  *	  5. the manager starts apply from every peer at those positions; once
  *		 every stream has caught up, N is marked ready on J (which tells
  *		 every member) and here.
@@ -34,12 +35,14 @@
  */
 #include "postgres.h"
 
+#include "access/commit_ts.h"
 #include "access/xact.h"
 #include "catalog/pg_replication_origin.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/bgwriter.h"
 #include "postmaster/interrupt.h"
 #include "replication/origin.h"
 #include "storage/ipc.h"
@@ -81,6 +84,7 @@ typedef struct JoinInfo
 	int32		join_node_id;	/* J */
 	char	   *phase;
 	bool		copy_started;
+	bool		copy_done;
 	List	   *peers;			/* JoinPeer, every active member */
 } JoinInfo;
 
@@ -135,7 +139,7 @@ load_join(JoinInfo *j)
 
 	begin_local();
 	if (SPI_execute("SELECT j.join_id, j.node_id, j.node_name, n.dsn, j.join_dsn, "
-					"j.join_node_id, j.phase, j.copy_started "
+					"j.join_node_id, j.phase, j.copy_started, j.copy_done "
 					"FROM mmr.join_state j JOIN mmr.node n USING (node_id) "
 					"WHERE j.join_id = (SELECT max(join_id) FROM mmr.join_state) "
 					"AND j.phase NOT IN ('ready', 'failed')", true, 1) != SPI_OK_SELECT)
@@ -155,6 +159,7 @@ load_join(JoinInfo *j)
 		j->join_node_id = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
 		j->phase = MemoryContextStrdup(cxt, SPI_getvalue(t, d, 7));
 		j->copy_started = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
+		j->copy_done = DatumGetBool(SPI_getbinval(t, d, 9, &isnull));
 	}
 
 	j->peers = NIL;
@@ -372,18 +377,91 @@ peer_origin(int32 peer_node_id)
 }
 
 /*
- * copy_from_snapshot restores schema and data from J in one transaction
- * that ends the copy phase.  src runs in the exported snapshot.
+ * build_origin_map maps J's replication origins (mmr_<J's dboid>_n<id>)
+ * to this node's origins for the same nodes; J's own writes (origin 0)
+ * and origins of nodes that are no peer here map to J.  Caller is in a
+ * transaction.
  */
 static void
-copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot, XLogRecPtr join_slot_start)
+build_origin_map(PGconn *src, JoinInfo *j, JoinPeer *join_node, MmrJoinOriginMap *map)
 {
-	char	   *script;
+	PGresult   *res = mmr_remote_exec_expect(src,
+											 "SELECT roident, roname FROM pg_catalog.pg_replication_origin",
+											 PGRES_TUPLES_OK);
+	char	   *prefix = psprintf("mmr_%u_n", join_node->dboid);
+	int			n = PQntuples(res);
+
+	map->n = 0;
+	map->remote = palloc(sizeof(RepOriginId) * (n + 1));
+	map->local = palloc(sizeof(RepOriginId) * (n + 1));
+	map->fallback = peer_origin(j->join_node_id);
+	for (int i = 0; i < n; i++)
+	{
+		const char *name = PQgetvalue(res, i, 1);
+		RepOriginId local;
+
+		if (strncmp(name, prefix, strlen(prefix)) != 0)
+			continue;
+		local = replorigin_by_name(mmr_peer_object_name(MyDatabaseId,
+														pg_strtoint32(name + strlen(prefix))),
+								   true);
+		if (local == InvalidRepOriginId)
+			continue;
+		map->remote[map->n] = (RepOriginId) strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		map->local[map->n++] = local;
+	}
+	PQclear(res);
+}
+
+/*
+ * save_stamps keeps the commit facts of the copy's subtransactions with
+ * the copy, so that a crash before they are written loses nothing.
+ */
+static void
+save_stamps(JoinInfo *j, List *stamps)
+{
+	ListCell   *lc;
+	SPIPlanPtr	plan;
+	Oid			types[4] = {INT4OID, INT8OID, INT8OID, INT4OID};
+
+	plan = SPI_prepare("INSERT INTO mmr.join_stamp (join_id, xid, commit_ts, origin) "
+					   "VALUES ($1, $2, $3, $4)", 4, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the insert into mmr.join_stamp");
+	foreach(lc, stamps)
+	{
+		MmrJoinStamp *st = lfirst(lc);
+		Datum		values[4];
+
+		values[0] = Int32GetDatum(j->join_id);
+		values[1] = Int64GetDatum((int64) st->xid);
+		values[2] = Int64GetDatum(st->ts);
+		values[3] = Int32GetDatum(st->origin);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into mmr.join_stamp");
+	}
+	SPI_freeplan(plan);
+}
+
+/*
+ * copy_from_snapshot restores schema and data from J in one transaction,
+ * which also sets every origin's progress and marks the copy done.  src
+ * runs in the exported snapshot.
+ */
+static void
+copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
+				   JoinPeer *join_node, XLogRecPtr join_slot_start)
+{
+	char	   *pre_data;
+	char	   *post_data;
 	List	   *tables;
+	List	   *stamps = NIL;
 	ListCell   *lc;
 	RepOriginId join_origin;
+	MmrJoinOriginMap map;
 
-	script = mmr_join_dump_schema(j->join_dsn, snapshot);
+	pre_data = mmr_join_dump_schema(j->join_dsn, snapshot, "pre-data");
+	post_data = mmr_join_dump_schema(j->join_dsn, snapshot, "post-data");
 	tables = mmr_join_list_tables(src);
 	SpinLockAcquire(&join_slot->mutex);
 	join_slot->tables_total = list_length(tables);
@@ -399,11 +477,15 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot, XLogRecPtr jo
 	replorigin_session_origin = join_origin;
 	origin_session_active = true;
 
-	mmr_join_restore_schema(script);
+	mmr_join_restore_schema(pre_data);
+	build_origin_map(src, j, join_node, &map);
 	mmr_join_set_phase(join_slot, "copying_data");
 	foreach(lc, tables)
-		(void) mmr_join_copy_table(src, lfirst(lc), join_slot);
+		(void) mmr_join_copy_table(src, lfirst(lc), join_slot, &map, &stamps);
 	mmr_join_copy_sequences(src);
+	mmr_join_restore_schema(post_data);
+	save_stamps(j, stamps);
+	list_free_deep(stamps);
 
 	/* Each stream starts after what the copy holds. */
 	LockRelationOid(ReplicationOriginRelationId, RowExclusiveLock);
@@ -415,11 +497,62 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot, XLogRecPtr jo
 			replorigin_advance(peer_origin(p->node_id), p->start_lsn,
 							   InvalidXLogRecPtr, true, true);
 	}
-	join_advance(j, "catching_up", NULL);
+	if (SPI_execute_with_args("UPDATE mmr.join_state SET copy_done = true WHERE join_id = $1",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(j->join_id)},
+							  NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update mmr.join_state");
 	replorigin_session_origin_lsn = join_slot_start;
 	replorigin_session_origin_timestamp = GetCurrentTimestamp();
 	end_local();
 	end_origin_session();
+	j->copy_done = true;
+}
+
+/*
+ * finish_copy gives each subtransaction of the committed copy the commit
+ * timestamp and origin of the rows it wrote, makes that durable, and ends
+ * the copy phase.  Commit timestamps written after the commit are not in
+ * the WAL (replay would restore the copy's own), hence the checkpoint.
+ * Safe to repeat after a crash.
+ */
+static void
+finish_copy(JoinInfo *j)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(j->join_id)};
+	uint64		nstamps;
+
+	begin_local();
+	if (SPI_execute_with_args("SELECT xid, commit_ts, origin FROM mmr.join_stamp WHERE join_id = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mmr.join_stamp");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		TransactionTreeSetCommitTsData((TransactionId) DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)),
+									   0, NULL,
+									   DatumGetInt64(SPI_getbinval(t, d, 2, &isnull)),
+									   (RepOriginId) DatumGetInt32(SPI_getbinval(t, d, 3, &isnull)));
+	}
+	nstamps = SPI_processed;
+	end_local();
+
+	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+
+	begin_local();
+	if (SPI_execute_with_args("DELETE FROM mmr.join_stamp WHERE join_id = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete from mmr.join_stamp");
+	join_advance(j, "catching_up", NULL);
+	end_local();
+	ereport(LOG,
+			(errmsg("mmr join of node \"%s\": copy done, catching up", j->node_name),
+			 errdetail("The copied rows were last written by " UINT64_FORMAT " transactions on the join node.",
+					   nstamps)));
+	mmr_wake_database(MyDatabaseId);
 }
 
 /*
@@ -504,7 +637,7 @@ join_copy(JoinInfo *j)
 									   PGRES_COMMAND_OK));
 		sql = psprintf("SET TRANSACTION SNAPSHOT %s", quote_literal_cstr(snapshot));
 		PQclear(mmr_remote_exec_expect(src, sql, PGRES_COMMAND_OK));
-		copy_from_snapshot(j, src, snapshot, join_slot_start);
+		copy_from_snapshot(j, src, snapshot, join_node, join_slot_start);
 	}
 	PG_FINALLY();
 	{
@@ -517,10 +650,6 @@ join_copy(JoinInfo *j)
 	}
 	PG_END_TRY();
 
-	ereport(LOG,
-			(errmsg("mmr join of node \"%s\": copy from \"%s\" done, catching up",
-					j->node_name, join_node->name)));
-	mmr_wake_database(MyDatabaseId);
 }
 
 /*
@@ -656,7 +785,7 @@ mmr_join_worker_main(Datum main_arg)
 	if (!load_join(&j))
 		proc_exit(0);
 
-	if (strncmp(j.phase, "copying", 7) == 0)
+	if (strncmp(j.phase, "copying", 7) == 0 && !j.copy_done)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
 
@@ -694,6 +823,8 @@ mmr_join_worker_main(Datum main_arg)
 		PG_END_TRY();
 	}
 
+	if (strncmp(j.phase, "copying", 7) == 0)
+		finish_copy(&j);
 	join_catch_up(&j);
 	proc_exit(0);
 }

@@ -23,7 +23,10 @@ $n1->safe_psql('postgres', q{
 	  FROM generate_series(1, 25000) g;
 	INSERT INTO t2 SELECT g % 250, g / 250, md5(g::text) FROM generate_series(0, 24999) g;
 	SELECT setval('s1', 4242);
+	CREATE TABLE t3 (id integer PRIMARY KEY, v text);
 });
+# t3: rows written by different transactions on n1, never changed later.
+$n1->safe_psql('postgres', "INSERT INTO t3 VALUES ($_, 'row $_')") for 1 .. 5;
 $n1->safe_psql('postgres',
 	"SELECT mmr.group_create('n1', \$\$" . $n1->connstr('postgres') . "\$\$)");
 
@@ -59,7 +62,7 @@ mmr_wait_until($n2, "SELECT phase NOT IN ('copying_schema', 'copying_data') FROM
 $n2->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
 is($n2->safe_psql('postgres',
 		'SELECT phase, tables_total, tables_done, bytes_copied > 0, finished_at IS NOT NULL, last_error IS NULL FROM mmr.join_status'),
-	'ready|2|2|t|t|t', 'n2: join_status says ready, 2 of 2 tables copied');
+	'ready|3|3|t|t|t', 'n2: join_status says ready, 3 of 3 tables copied');
 is($n2->safe_psql('postgres', "SELECT last_value FROM s1"), '4242', 'n2: sequence value copied');
 is($n2->safe_psql('postgres', "SELECT count(*) FROM pg_publication WHERE pubname <> 'mmr_require_replica_identity'"),
 	'0', 'n2: no publication copied');
@@ -69,7 +72,7 @@ my $bench2 = mmr_pgbench_start($n2, $n2_script, 20);
 # n3 joins through n2 while both write.
 mmr_join_with_copy($n3, $n2);
 is($n3->safe_psql('postgres', 'SELECT phase, tables_done FROM mmr.join_status'),
-	'ready|2', 'n3: join through n2 is ready');
+	'ready|3', 'n3: join through n2 is ready');
 
 my $tx1 = mmr_pgbench_finish($bench1);
 my $tx2 = mmr_pgbench_finish($bench2);
@@ -93,6 +96,23 @@ for my $node ($n2, $n3)
 }
 like($d1[0], qr/^2\d{4}\|/, 't1 has its rows');
 is($n3->safe_psql('postgres', 'SELECT sum(conflicts) FROM mmr.replication_status'), '0', 'n3 met no conflicts');
+
+# Copied rows keep n1's commit timestamps, and n1 as their origin, also on
+# n3, which copied them from n2.
+my $facts = q{SELECT string_agg(id || '@' || c."timestamp", ',' ORDER BY id)
+	FROM t3, pg_xact_commit_timestamp_origin(t3.xmin) c};
+my $n1_facts = $n1->safe_psql('postgres', $facts);
+like($n1_facts, qr/^1@.*,5@/, 'n1 has commit timestamps for t3');
+for my $node ($n2, $n3)
+{
+	is($node->safe_psql('postgres', $facts), $n1_facts,
+		$node->name . ": copied rows keep n1's commit timestamps");
+	is($node->safe_psql('postgres', q{
+		SELECT bool_and(o.roname = 'mmr_' || d.oid || '_n1')
+		  FROM t3, pg_xact_commit_timestamp_origin(t3.xmin) c, pg_replication_origin o, pg_database d
+		 WHERE o.roident = c.roident AND d.datname = current_database()}),
+		't', $node->name . ': copied rows have the origin of n1');
+}
 
 # Nothing was applied twice or found missing.
 for my $node ($n1, $n2, $n3)

@@ -25,6 +25,7 @@ mmr_join_with_copy($n2, $n1);
 
 $n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
 my ($n1_dsn, $n3_dsn) = map { $_->connstr('postgres') } ($n1, $n3);
+my ($rc, $out, $stderr);
 
 sub join_error
 {
@@ -66,6 +67,18 @@ like($err, qr/HINT:  .*synchronize_data => false/, 'the hint says what to do');
 $n3->safe_psql('postgres', 'DROP TABLE mine');
 n3_unchanged('non-empty database');
 
+# A database in another encoding than the group's.
+$n3->safe_psql('postgres',
+	"CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+$n3->safe_psql('latin', 'CREATE EXTENSION mmr');
+my $latin_dsn = $n3->connstr('latin');
+($rc, $out, $stderr) = $n3->psql('latin',
+	"SELECT mmr.group_join('latin', \$\$$latin_dsn\$\$, \$\$$n1_dsn\$\$)");
+like($stderr, qr/ERROR:  the node at ".*" uses encoding \w+, this database LATIN1/,
+	'a different encoding is refused');
+is($n3->safe_psql('latin', 'SELECT count(*) FROM mmr.node'), '0', 'different encoding: nothing written');
+$n3->safe_psql('postgres', 'DROP DATABASE latin');
+
 # Killed during the copy.
 $n3->safe_psql('postgres',
 	"SELECT mmr.group_join('n3', \$\$$n3_dsn\$\$, \$\$$n1_dsn\$\$)");
@@ -77,7 +90,7 @@ kill 'KILL', $pid;
 mmr_wait_until($n3, "SELECT phase = 'failed' FROM mmr.join_status");
 is($n3->safe_psql('postgres', 'SELECT last_error FROM mmr.join_status'),
 	'the join was interrupted during the copy', 'join_status says why it failed');
-my ($rc, $out, $stderr) = $n3->psql('postgres', "SELECT mmr.wait_for_join('30 s')");
+($rc, $out, $stderr) = $n3->psql('postgres', "SELECT mmr.wait_for_join('30 s')");
 like($stderr, qr/ERROR:  the join of this node failed\nDETAIL:  the join was interrupted during the copy/,
 	"wait_for_join raises the join's error");
 is($n3->safe_psql('postgres',
