@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The mmr demo: starts three throw-away PostgreSQL 15 servers on 127.0.0.1,
-# forms a group (group_create on the first, group_join on the others), writes
-# on every node, and shows the rows replicated everywhere, mmr.nodes and
-# mmr.replication_status.  Sets the machine up first (scripts/setup.sh).
+# forms a group (group_create on the first; group_join on the others, which
+# copies the schema and data), writes on every node, makes two nodes update
+# the same row at the same time (a real conflict, resolved alike everywhere),
+# and shows the rows, mmr.nodes, mmr.replication_status and mmr.conflict_log.
+# Sets the machine up first (scripts/setup.sh).
 # Leaves nothing running: the servers it started are stopped and removed.
 set -euo pipefail
 
@@ -50,17 +52,20 @@ for n in "${nodes[@]}"; do
   } | "${run_as[@]}" tee -a "$work/$n/postgresql.conf" >/dev/null
   "${run_as[@]}" "$bindir/pg_ctl" -D "$work/$n" -l "$work/$n.log" -w start >/dev/null
   "${run_as[@]}" "$bindir/createdb" -h 127.0.0.1 -p "${port[$n]}" -U postgres demo
-  psql_on "$n" -c "CREATE EXTENSION mmr" \
-    -c "CREATE TABLE accounts (id integer PRIMARY KEY, owner text, balance numeric, node text)"
+  psql_on "$n" -c "CREATE EXTENSION mmr"
   echo "== $n listening on 127.0.0.1:${port[$n]}"
 done
 
-echo "== forming the group: group_create on paris, group_join on tokyo and lima"
+echo "== paris has the data: table accounts with one row"
+psql_on paris -c "CREATE TABLE accounts (id integer PRIMARY KEY, owner text, balance numeric, node text)" \
+  -c "INSERT INTO accounts VALUES (0, 'zoe', 10, 'paris')"
+echo "== forming the group: group_create on paris; tokyo joins through paris, lima through tokyo (schema and data copied)"
 psql_on paris -c "SELECT mmr.group_create('paris', '$(dsn_of paris)')"
-for n in tokyo lima; do
-  psql_on "$n" -c "SELECT mmr.group_join('$n', '$(dsn_of "$n")', '$(dsn_of paris)', synchronize_data => false)" \
-    -c "SELECT mmr.wait_for_join('60 s')"
-done
+psql_on tokyo -c "SELECT mmr.group_join('tokyo', '$(dsn_of tokyo)', '$(dsn_of paris)')" \
+  -c "SELECT mmr.wait_for_join('120 s')"
+psql_on lima -c "SELECT mmr.group_join('lima', '$(dsn_of lima)', '$(dsn_of tokyo)')" \
+  -c "SELECT mmr.wait_for_join('120 s')"
+psql_on lima -c "SELECT node_name, phase, tables_total, tables_done, bytes_copied FROM mmr.join_status"
 
 wait_streaming() {		# every node streams from both peers
   for n in "${nodes[@]}"; do
@@ -83,6 +88,17 @@ done
 psql_on tokyo -c "UPDATE accounts SET balance = balance - 10 WHERE id = 1"
 psql_on tokyo -c "SET statement_timeout = '60s'" -c "SELECT mmr.wait_slot_confirm_lsn()" >/dev/null
 
+echo "== a real conflict: paris and tokyo update account 1 at the same time (apply paused on both)"
+psql_on paris -c "SELECT mmr.apply_pause()" >/dev/null
+psql_on tokyo -c "SELECT mmr.apply_pause()" >/dev/null
+psql_on paris -c "UPDATE accounts SET balance = 1000, node = 'paris' WHERE id = 1"
+psql_on tokyo -c "UPDATE accounts SET balance = 2000, node = 'tokyo' WHERE id = 1"
+psql_on paris -c "SELECT mmr.apply_resume()" >/dev/null
+psql_on tokyo -c "SELECT mmr.apply_resume()" >/dev/null
+for n in paris tokyo; do
+  psql_on "$n" -c "SET statement_timeout = '60s'" -c "SELECT mmr.wait_slot_confirm_lsn()" >/dev/null
+done
+
 for n in "${nodes[@]}"; do
   echo "== $n: accounts"
   psql_on "$n" -c "SELECT * FROM accounts ORDER BY id"
@@ -91,6 +107,10 @@ echo "== lima: mmr.nodes"
 psql_on lima -c "SELECT * FROM mmr.nodes"
 echo "== paris: mmr.replication_status"
 psql_on paris -x -c "SELECT * FROM mmr.replication_status"
-echo "== paris: mmr.conflict_log (conflict detection and resolution come with the conflicts work)"
-psql_on paris -c "SELECT conflict_id, relation, conflict_type, resolution FROM mmr.conflict_log"
+for n in "${nodes[@]}"; do
+  echo "== $n: mmr.conflict_log (last_update_wins: the later update wins on every node)"
+  psql_on "$n" -c "SELECT relation, conflict_type, resolution, local_node, remote_node, key,
+                          local_row->>'balance' AS local_balance, remote_row->>'balance' AS remote_balance
+                     FROM mmr.conflict_log ORDER BY conflict_id"
+done
 echo "== demo finished"
