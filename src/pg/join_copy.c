@@ -50,6 +50,7 @@
 #include "join.h"
 #include "mmr.h"
 #include "remote.h"
+#include "tombstone.h"
 
 /* The environment variables set for pg_dump, restored afterwards. */
 typedef struct SavedEnv
@@ -205,8 +206,22 @@ mmr_join_restore_schema(const char *script)
 		line += len;
 	}
 
-	if (SPI_execute(sql.data, false, 0) < 0)
-		elog(ERROR, "could not restore the join node's schema");
+	/*
+	 * The dump brings the member's tombstone triggers with its tables: the
+	 * event trigger must not add them first (the dump's CREATE TRIGGER would
+	 * then fail).
+	 */
+	mmr_tombstone_install_suspended = true;
+	PG_TRY();
+	{
+		if (SPI_execute(sql.data, false, 0) < 0)
+			elog(ERROR, "could not restore the join node's schema");
+	}
+	PG_FINALLY();
+	{
+		mmr_tombstone_install_suspended = false;
+	}
+	PG_END_TRY();
 
 	/* The script's session settings must not outlive it. */
 	if (SPI_execute("RESET ALL", false, 0) < 0)

@@ -49,4 +49,10 @@ extern int64 mmr_tombstone_collect(void);
 /* tombstone_trigger.c: the local-delete trigger on every replicated table. */
 extern void mmr_tombstone_install_all(void);
 
+/*
+ * While true, the event trigger installs no tombstone trigger: a join is
+ * restoring a member's schema, whose dump creates them itself.
+ */
+extern bool mmr_tombstone_install_suspended;
+
 #endif							/* MMR_TOMBSTONE_H */

@@ -46,6 +46,10 @@
 PG_FUNCTION_INFO_V1(mmr_tombstone_trigger);
 PG_FUNCTION_INFO_V1(mmr_tombstone_new_tables);
 
+
+/* Set while a join restores a member's schema (see tombstone.h). */
+bool		mmr_tombstone_install_suspended = false;
+
 /*
  * mmr.tombstone_trigger(): AFTER DELETE FOR EACH ROW.
  */
@@ -181,7 +185,7 @@ mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mmr.tombstone_new_tables() must be called as an event trigger")));
 
-	if (mmr_local_node_id() != 0)
+	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended)
 		install_from_query("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
 						   "WHERE object_type = 'table'");
 	PG_RETURN_VOID();
