@@ -379,7 +379,7 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	rel = table_openrv(rv, RowExclusiveLock);
 
 	/* The columns COPY FROM expects: not dropped, not generated. */
-	cmd = psprintf("SELECT pg_catalog.string_agg('t.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
+	cmd = psprintf("SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
 				   "FROM pg_catalog.pg_attribute WHERE attrelid = %s::pg_catalog.regclass "
 				   "AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
 				   quote_literal_cstr(qualified_name));
@@ -387,9 +387,10 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	columns = pstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	cmd = psprintf("COPY (SELECT c.\"timestamp\", c.roident, %s FROM ONLY %s t "
-				   "LEFT JOIN LATERAL pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) c ON true) "
-				   "TO STDOUT", columns, qualified_name);
+	/* One call per row (OFFSET 0 keeps the subquery, so (c).f does not repeat it). */
+	cmd = psprintf("COPY (SELECT (s.mmr_commit_facts).\"timestamp\", (s.mmr_commit_facts).roident, %s "
+				   "FROM (SELECT pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) AS mmr_commit_facts, t.* "
+				   "FROM ONLY %s t OFFSET 0) s) TO STDOUT", columns, qualified_name);
 	res = mmr_remote_exec(src, cmd);
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT)
 	{
