@@ -275,8 +275,14 @@ mmr_version_from_xid(TransactionId xid, MmrVersion *out)
 
 	node_cache_ensure();
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A write under DoNotReplicateId is local bookkeeping (a join's copy of
+	 * the member list), no node's version: like a frozen row, it counts as
+	 * older than every remote change.
+	 */
 	if (TransactionIdIsNormal(xid) &&
-		TransactionIdGetCommitTsData(xid, &ts, &origin))
+		TransactionIdGetCommitTsData(xid, &ts, &origin) &&
+		origin != DoNotReplicateId)
 	{
 		out->time_known = 1;
 		out->commit_time = ts;

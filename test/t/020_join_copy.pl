@@ -95,7 +95,9 @@ for my $node ($n2, $n3)
 	is(mmr_table_digest($node, 't2', 'a, b'), $d1[1], $node->name . ': t2 (composite key) identical to n1');
 }
 like($d1[0], qr/^[1-9]\d{4}\|/, 't1 still has most of its rows');
-is($n3->safe_psql('postgres', 'SELECT sum(conflicts) FROM mmr.replication_status'), '0', 'n3 met no conflicts');
+is($n3->safe_psql('postgres', 'SELECT sum(conflicts) FROM mmr.replication_status'), '0', 'n3 met no conflicts')
+  or diag($n3->safe_psql('postgres',
+	'SELECT conflict_type, resolution, relation, local_node, remote_node, local_commit_ts, remote_commit_ts, key, local_row, remote_row FROM mmr.conflict_log'));
 
 # Copied rows keep n1's commit timestamps, and n1 as their origin, also on
 # n3, which copied them from n2.
