@@ -9,6 +9,7 @@ packages=(
   libfmt-dev googletest libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev llvm-14
   libipc-run-perl libtest-simple-perl
+  libfaketime
 )
 
 missing=()

@@ -43,6 +43,9 @@
 #include "apply_relmap.h"
 #include "mmr.h"
 
+/* Status updates to the peer while waiting out clock skew, this often. */
+#define SKEW_WAIT_FEEDBACK_MS 1000
+
 /* At most one clock skew WARNING per peer this often (each one is counted). */
 #define CLOCK_SKEW_WARNING_INTERVAL_MS 60000
 
@@ -214,9 +217,11 @@ apply_wait_for_clock(const MmrBegin *begin)
 			break;
 		ms = TimestampDifferenceMilliseconds(now, skew.wait_until);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(ms, 1), PG_WAIT_EXTENSION);
+						 Min(Max(ms, 1), SKEW_WAIT_FEEDBACK_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		/* A long wait (action wait) must not look like a dead receiver. */
+		mmr_apply_send_status();
 	}
 }
 

@@ -79,6 +79,8 @@ extern MmrApplyErrorContext mmr_apply_errctx;
 extern MmrWorkerSlot *mmr_apply_slot;
 extern MemoryContext mmr_apply_message_context;
 
+extern void mmr_apply_send_status(void);
+
 /* apply_handlers.c */
 extern MmrRemoteXact mmr_remote_xact;
 extern void mmr_apply_handle_message(const MmrMessage *msg);

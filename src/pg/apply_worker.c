@@ -852,6 +852,16 @@ send_feedback(bool force, bool request_reply)
 }
 
 /*
+ * mmr_apply_send_status sends a status update when one is due, for the
+ * handlers' own waits.
+ */
+void
+mmr_apply_send_status(void)
+{
+	send_feedback(false, false);
+}
+
+/*
  * apply_error_callback names the peer, and the message, table, column and
  * remote transaction being applied, in every error and log line.
  */

@@ -96,31 +96,39 @@ mmr_apply_worker_status(PG_FUNCTION_ARGS)
 }
 
 /*
- * set_apply_paused flips the pause flag of this database's group and wakes
- * its workers so that they act on it now.
+ * manager_slot finds the shared memory slot of this database's manager, or
+ * says that the database has no running group.
  */
-static void
-set_apply_paused(bool paused)
+static MmrWorkerSlot *
+manager_slot(void)
 {
 	MmrWorkerSlot *manager;
 
 	mmr_require_preload();
 	LWLockAcquire(MmrShmem->lock, LW_SHARED);
 	manager = mmr_slot_find(MMR_WORKER_MANAGER, MyDatabaseId, 0);
-	if (manager != NULL)
-	{
-		SpinLockAcquire(&manager->mutex);
-		manager->apply_paused = paused;
-		SpinLockRelease(&manager->mutex);
-	}
 	LWLockRelease(MmrShmem->lock);
-
 	if (manager == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("database \"%s\" has no running mmr group",
 						get_database_name(MyDatabaseId)),
 				 errhint("Create or join a group first; its manager starts within seconds.")));
+	return manager;
+}
+
+/*
+ * set_apply_paused flips the pause flag of this database's group and wakes
+ * its workers so that they act on it now.
+ */
+static void
+set_apply_paused(bool paused)
+{
+	MmrWorkerSlot *manager = manager_slot();
+
+	SpinLockAcquire(&manager->mutex);
+	manager->apply_paused = paused;
+	SpinLockRelease(&manager->mutex);
 	mmr_wake_database(MyDatabaseId);
 }
 
@@ -224,23 +232,6 @@ mmr_wait_slot_confirm_lsn(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static MmrWorkerSlot *
-manager_slot(void)
-{
-	MmrWorkerSlot *manager;
-
-	mmr_require_preload();
-	LWLockAcquire(MmrShmem->lock, LW_SHARED);
-	manager = mmr_slot_find(MMR_WORKER_MANAGER, MyDatabaseId, 0);
-	LWLockRelease(MmrShmem->lock);
-	if (manager == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("database \"%s\" has no running mmr group",
-						get_database_name(MyDatabaseId)),
-				 errhint("Create or join a group first; its manager starts within seconds.")));
-	return manager;
-}
 
 static void
 release_apply_hold(int code, Datum arg)

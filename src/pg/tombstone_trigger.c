@@ -37,6 +37,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "join.h"
 #include "mmr.h"
 #include "node_cache.h"
 #include "tombstone.h"
@@ -185,7 +186,12 @@ mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mmr.tombstone_new_tables() must be called as an event trigger")));
 
-	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended)
+	/*
+	 * Not in a database restored from a member's dump either: the dump
+	 * creates the triggers itself, after the keys its ALTER TABLEs add.
+	 */
+	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended &&
+		mmr_identity_mismatch() == NULL)
 		install_from_query("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
 						   "WHERE object_type = 'table'");
 	PG_RETURN_VOID();
