@@ -132,10 +132,11 @@ install_on(Oid relid)
 
 /*
  * install_from_query installs the trigger on each table that query lists
- * (first column: oid), as the owner of mmr's catalogs.
+ * (first column: oid), as the owner of mmr's catalogs; for_ddl: the event
+ * trigger asks.
  */
 static void
-install_from_query(const char *query)
+install_from_query(const char *query, bool for_ddl)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -145,6 +146,18 @@ install_from_query(const char *query)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	/*
+	 * Not in a database restored from a member's dump: the dump creates the
+	 * triggers itself, after the keys its ALTER TABLEs add.  (Only asked for
+	 * DDL: group_create and group_join record the identity in the same
+	 * statement, which a read-only query would not see yet.)
+	 */
+	if (for_ddl && mmr_identity_mismatch() != NULL)
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		return;
+	}
 	SPI_connect();
 	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list tables: %s", query);
@@ -171,7 +184,7 @@ mmr_tombstone_install_all(void)
 {
 	install_from_query("SELECT c.oid FROM pg_catalog.pg_class c "
 					   "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
-					   "ORDER BY c.oid");
+					   "ORDER BY c.oid", false);
 }
 
 /*
@@ -186,13 +199,8 @@ mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mmr.tombstone_new_tables() must be called as an event trigger")));
 
-	/*
-	 * Not in a database restored from a member's dump either: the dump
-	 * creates the triggers itself, after the keys its ALTER TABLEs add.
-	 */
-	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended &&
-		mmr_identity_mismatch() == NULL)
+	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended)
 		install_from_query("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-						   "WHERE object_type = 'table'");
+						   "WHERE object_type = 'table'", true);
 	PG_RETURN_VOID();
 }

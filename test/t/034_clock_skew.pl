@@ -1,5 +1,9 @@
 # Clock skew (SPEC 3 mmr.max_clock_skew / mmr.clock_skew_action,
-# docs/conflicts.md): node b runs 10 s behind node a (libfaketime).
+# docs/conflicts.md): node a's sessions run 10 s ahead of node b
+# (libfaketime), so a's commits carry times 10 s ahead of b's clock.
+# (libfaketime fakes the backends of a postmaster started under it, not
+# reliably its background workers, so the clock that is shifted is the one
+# of the node that writes, not of the node that applies.)
 #
 # warn (the default): a causal chain a -> b -> a converges and logs no
 # conflict, although b's commit times are earlier than a's (causality comes
@@ -20,13 +24,13 @@ my $faketime = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 my ($a, $b) = ct_group($MmrConflictTest::TABLE_T);
 
-# b's clock 10 s behind a's: its postmaster (and every backend and worker it
-# starts) runs under libfaketime.  The monotonic clock stays real.
+# a's sessions 10 s ahead: its postmaster runs under libfaketime.  The
+# monotonic clock stays real.
 {
 	local $ENV{LD_PRELOAD} = $faketime;
-	local $ENV{FAKETIME} = '-10s';
+	local $ENV{FAKETIME} = '+10s';
 	local $ENV{FAKETIME_DONT_FAKE_MONOTONIC} = '1';
-	$b->restart;
+	$a->restart;
 }
 for my $node ($a, $b)
 {
@@ -35,20 +39,23 @@ for my $node ($a, $b)
 }
 my $a_now = ct_sql($a, 'SELECT extract(epoch FROM clock_timestamp())');
 my $b_now = ct_sql($b, 'SELECT extract(epoch FROM clock_timestamp())');
-cmp_ok($a_now - $b_now, '>', 8, sprintf('b runs %.1f s behind a', $a_now - $b_now));
+cmp_ok($a_now - $b_now, '>', 8, sprintf("a's sessions run %.1f s ahead of b", $a_now - $b_now));
 
 my $commit_ts = 'SELECT pg_xact_commit_timestamp(xmin) FROM t WHERE id = 1';
 
 # --- warn: a causal chain converges without conflicts ---------------------------
+# Waits look at the rows, not at wait_slot_confirm_lsn: the walsender of a
+# faked node is slow to confirm (its timers see the shifted clock).
 ct_sql($a, "INSERT INTO t VALUES (1, 'x', 'a1')");
-mmr_wait_caught_up($a);
+mmr_wait_until($b, "SELECT v = 'a1' FROM t WHERE id = 1");
 my $a1_ts = ct_sql($a, $commit_ts);
 ct_sql($b, "UPDATE t SET v = 'b1' WHERE id = 1");
-mmr_wait_caught_up($b);
+mmr_wait_until($a, "SELECT v = 'b1' FROM t WHERE id = 1");
 is(ct_sql($b, "SELECT pg_xact_commit_timestamp(xmin) < '$a1_ts' FROM t WHERE id = 1"),
-	't', "warn: b's update, made after seeing a's insert, has an earlier commit time");
+	't', "warn: b's update, made after seeing a's insert, has an earlier commit time")
+  or diag("a's insert committed at $a1_ts, b's update at " . ct_sql($b, $commit_ts));
 ct_sql($a, "UPDATE t SET v = 'a2' WHERE id = 1");
-mmr_wait_caught_up($a);
+mmr_wait_until($b, "SELECT v = 'a2' FROM t WHERE id = 1");
 is(ct_rows($a), '1,x,a2', 'warn: a has the last write of the chain');
 is(ct_rows($b), '1,x,a2', 'warn: b has the last write of the chain');
 is(ct_sql($_, 'SELECT count(*) FROM mmr.conflict_log'), '0',
@@ -66,7 +73,7 @@ mmr_wait_until($b, "SELECT v = 'a3' FROM t WHERE id = 1");
 ct_sql($b, "UPDATE t SET v = 'b3' WHERE id = 1");
 is(ct_sql($b, "SELECT pg_xact_commit_timestamp(xmin) > '$a3_ts' FROM t WHERE id = 1"),
 	't', "wait: b's update after applying a's commits later than it");
-mmr_wait_caught_up($b);
+mmr_wait_until($a, "SELECT v = 'b3' FROM t WHERE id = 1");
 is(ct_rows($a), '1,x,b3', 'wait: a has b\'s later write');
 is(ct_rows($b), '1,x,b3', 'wait: b has its own write');
 is(ct_sql($_, 'SELECT count(*) FROM mmr.conflict_log'), '0',
