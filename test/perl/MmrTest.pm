@@ -7,12 +7,14 @@ package MmrTest;
 use strict;
 use warnings;
 
+use Cwd qw(realpath);
 use Exporter 'import';
+use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 
-our @EXPORT = qw(mmr_node mmr_two_node_group mmr_wait_until mmr_wait_caught_up
+our @EXPORT = qw(mmr_wait_for_orphans mmr_node mmr_two_node_group mmr_wait_until mmr_wait_caught_up
   mmr_join_with_copy mmr_start_join mmr_table_digest mmr_pgbench_start mmr_pgbench_finish);
 
 # The postgresql.conf lines every mmr node needs, as a list of lines.
@@ -149,6 +151,49 @@ sub mmr_pgbench_finish
 	die "pgbench failed: " . ${ $run->{err} } if $run->{handle}->result != 0;
 	my ($n) = $out =~ /number of transactions actually processed: (\d+)/;
 	return $n // 0;
+}
+
+# mmr_wait_for_orphans(NODE): after kill -9 of a postmaster its children live
+# on until they notice; a new postmaster cannot start while they hold the
+# old shared memory.  Waits (bounded) until no process runs in the data dir.
+sub mmr_wait_for_orphans
+{
+	my ($node) = @_;
+	my $dir = realpath($node->data_dir);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (1)
+	{
+		my @left;
+		for my $proc (glob '/proc/[0-9]*')
+		{
+			my $cwd = readlink "$proc/cwd";
+			push @left, $proc if defined $cwd && $cwd eq $dir;
+		}
+		last if !@left;
+		die "processes of the killed postmaster of " . $node->name . " still alive: @left"
+		  if time > $deadline;
+		usleep(100_000);
+	}
+
+	# In containers whose PID 1 does not reap orphans, the killed postmaster
+	# stays a zombie, and a new postmaster takes postmaster.pid for a live
+	# server.  Everything is gone (above): the lock file is stale then.
+	for my $lockfile ($node->data_dir . '/postmaster.pid',
+		$node->host . '/.s.PGSQL.' . $node->port . '.lock')
+	{
+		open my $fh, '<', $lockfile or next;
+		my $pid = <$fh>;
+		close $fh;
+		chomp $pid;
+		my $stat = -r "/proc/$pid/stat" ? slurp_file("/proc/$pid/stat") : '';
+		if ($stat =~ /^\d+ \(.*\) Z /)
+		{
+			Test::More::note("postmaster $pid of " . $node->name
+			  . " is an unreaped zombie; removing its lock file $lockfile");
+			unlink $lockfile;
+		}
+	}
+	return;
 }
 
 1;

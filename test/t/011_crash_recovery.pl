@@ -6,9 +6,7 @@
 use strict;
 use warnings;
 
-use Cwd qw(realpath);
 use IPC::Run;
-use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -93,49 +91,6 @@ sub count_rows
 	return $node->safe_psql('postgres', "SELECT count(*) FROM t WHERE id BETWEEN $lo AND $hi");
 }
 
-# wait_for_orphans(NODE): after kill -9 of a postmaster its children live
-# on until they notice; a new postmaster cannot start while they hold the
-# old shared memory.  Waits (bounded) until no process runs in the data dir.
-sub wait_for_orphans
-{
-	my ($node) = @_;
-	my $dir = realpath($node->data_dir);
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (1)
-	{
-		my @left;
-		for my $proc (glob '/proc/[0-9]*')
-		{
-			my $cwd = readlink "$proc/cwd";
-			push @left, $proc if defined $cwd && $cwd eq $dir;
-		}
-		last if !@left;
-		die "processes of the killed postmaster of " . $node->name . " still alive: @left"
-		  if time > $deadline;
-		usleep(100_000);
-	}
-
-	# In containers whose PID 1 does not reap orphans, the killed postmaster
-	# stays a zombie, and a new postmaster takes postmaster.pid for a live
-	# server.  Everything is gone (above): the lock file is stale then.
-	for my $lockfile ($node->data_dir . '/postmaster.pid',
-		$node->host . '/.s.PGSQL.' . $node->port . '.lock')
-	{
-		open my $fh, '<', $lockfile or next;
-		my $pid = <$fh>;
-		close $fh;
-		chomp $pid;
-		my $stat = -r "/proc/$pid/stat" ? slurp_file("/proc/$pid/stat") : '';
-		if ($stat =~ /^\d+ \(.*\) Z /)
-		{
-			note "postmaster $pid of " . $node->name
-			  . " is an unreaped zombie; removing its lock file $lockfile";
-			unlink $lockfile;
-		}
-	}
-	return;
-}
-
 sub apply_pid
 {
 	my ($node) = @_;
@@ -191,7 +146,7 @@ sub check_converged
 	my $origin_at_kill = count_rows($node_a, 1);
 	cmp_ok($origin_at_kill, '<', $ROWS, "$name: load still running when B was killed");
 
-	wait_for_orphans($node_b);
+	mmr_wait_for_orphans($node_b);
 	$node_b->start;
 	is(finish_load($h), 0, "$name: load on A completed")
 	  or diag("pgbench stdout:\n$$out\nstderr:\n$$err");
@@ -213,7 +168,7 @@ sub check_converged
 	$node_b->kill9;
 	isnt(finish_load($h), 0, "$name: the load client failed with its server");
 
-	wait_for_orphans($node_b);
+	mmr_wait_for_orphans($node_b);
 	$node_b->start;
 	my $committed = count_rows($node_b, 2);
 	cmp_ok($committed, '<', $ROWS, "$name: B was killed mid-stream ($committed committed)");

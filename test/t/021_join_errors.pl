@@ -1,6 +1,7 @@
 # A join with a data copy that cannot work fails clearly and changes
-# nothing; one killed midway (kill -9 of its join worker) fails cleanly,
-# leaves the group unharmed, and is retried after mmr.part_node (SPEC 3, 6).
+# nothing; one killed midway (kill -9 of its join worker, then of the
+# joining postmaster) fails cleanly, leaves the group unharmed, and is
+# retried after mmr.part_node (SPEC 3, 6).
 use strict;
 use warnings;
 
@@ -109,19 +110,44 @@ mmr_wait_until($n2, "SELECT count(*) = 1 FROM big WHERE id = 0");
 mmr_wait_until($n1, "SELECT count(*) = 1 FROM big WHERE id = -1");
 pass('n1 and n2 still replicate both ways');
 
+# Killed with its postmaster during the copy (kill -9 of n3's postmaster):
+# after the restart the join fails as cleanly.
+$n3->safe_psql('postgres', "SELECT mmr.part_node('n3')");
+$n3->safe_psql('postgres',
+	"SELECT mmr.group_join('n3', \$\$$n3_dsn\$\$, \$\$$n1_dsn\$\$)");
+my $latest = 'SELECT %s FROM mmr.join_status ORDER BY started_at DESC LIMIT 1';
+mmr_wait_until($n3, sprintf($latest, "phase = 'copying_data'"));
+$n3->kill9;
+mmr_wait_for_orphans($n3);
+$n3->start;
+mmr_wait_until($n3, sprintf($latest, "phase = 'failed'"));
+is($n3->safe_psql('postgres', sprintf($latest, 'last_error')),
+	'the join was interrupted during the copy', 'postmaster killed: join_status says why');
+is($n3->safe_psql('postgres',
+		"SELECT count(*) FROM pg_class WHERE relname = 'big'"), '0',
+	'postmaster killed: the partial copy is gone');
+for my $node ($n1, $n2)
+{
+	mmr_wait_until($node, "SELECT status = 'parted' FROM mmr.node WHERE node_name = 'n3'");
+	mmr_wait_until($node, "SELECT count(*) = 1 FROM pg_replication_slots");
+}
+$n1->safe_psql('postgres', "INSERT INTO big VALUES (-10, 'after the crashed join')");
+mmr_wait_until($n2, "SELECT count(*) = 1 FROM big WHERE id = -10");
+pass('postmaster killed: n1 and n2 still replicate');
+
 # Retry after part_node.
 $n3->safe_psql('postgres', "SELECT mmr.part_node('n3')");
 mmr_join_with_copy($n3, $n1);
 is($n3->safe_psql('postgres', "SELECT phase FROM mmr.join_status ORDER BY started_at DESC LIMIT 1"),
 	'ready', 'the retried join is ready');
-is($n3->safe_psql('postgres', 'SELECT count(*) FROM mmr.join_status'), '2',
-	'join_status keeps both joins');
+is($n3->safe_psql('postgres', 'SELECT count(*) FROM mmr.join_status'), '3',
+	'join_status keeps all three joins');
 $n3->safe_psql('postgres', "INSERT INTO big VALUES (-2, 'from n3')");
 $n1->safe_psql('postgres', "INSERT INTO big VALUES (-3, 'from n1')");
 for my $node ($n1, $n2, $n3)
 {
 	mmr_wait_until($node, "SELECT count(*) = 3 FROM mmr.nodes WHERE status = 'ready'");
-	mmr_wait_until($node, "SELECT count(*) = 4 FROM big WHERE id <= 0");
+	mmr_wait_until($node, "SELECT count(*) = 5 FROM big WHERE id <= 0");
 }
 mmr_wait_caught_up($_) for ($n1, $n2, $n3);
 my $digest = mmr_table_digest($n1, 'big', 'id');
