@@ -342,3 +342,15 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');
 -- Joining with a data copy: progress is public, like replication_status.
 GRANT SELECT ON mmr.join_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION mmr.join_progress() TO PUBLIC;
+
+/*
+ * Global ids (src/pg/global_id.c, docs/global_ids.md).
+ */
+
+-- A group-wide unique id from a sequence, usable as a column DEFAULT.  Like
+-- nextval, anybody with USAGE or UPDATE on the sequence may call it.
+CREATE FUNCTION mmr.global_nextval(sequence regclass)
+    RETURNS bigint
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_global_nextval';
+GRANT EXECUTE ON FUNCTION mmr.global_nextval(regclass) TO PUBLIC;

@@ -518,6 +518,59 @@ void		mmr_clock_skew_decide(int64_t remote_commit_time, int64_t now,
 								  int64_t max_skew, int action,
 								  MmrSkewDecision *out) MMR_NOEXCEPT;
 
+/* ------------------------------------------------------------------------
+ * Global ids (src/core/global_id.cpp; docs/global_ids.md): mmr.global_nextval.
+ *
+ * An id is a positive int64: 41 bits of milliseconds since the epoch
+ * below, 10 bits of node number (the node's node_id, 1..1023), 12 bits of
+ * a per-node counter within the millisecond.  Ids of different nodes never
+ * meet; one node's ids strictly increase, whatever its clock does.
+ * ------------------------------------------------------------------------
+ */
+#define MMR_GLOBAL_ID_TIME_BITS 41
+#define MMR_GLOBAL_ID_NODE_BITS 10
+#define MMR_GLOBAL_ID_COUNTER_BITS 12
+#define MMR_GLOBAL_ID_MAX_NODE 1023
+#define MMR_GLOBAL_ID_MAX_COUNTER 4095
+#define MMR_GLOBAL_ID_MAX_MILLIS ((INT64_C(1) << MMR_GLOBAL_ID_TIME_BITS) - 1)
+/* 2025-01-01 00:00:00 UTC as a TimestampTz (microseconds since 2000-01-01) */
+#define MMR_GLOBAL_ID_EPOCH INT64_C(789004800000000)
+
+typedef struct MmrGlobalIdParts
+{
+	int64_t		millis;			/* since MMR_GLOBAL_ID_EPOCH */
+	int32_t		node;
+	int32_t		counter;
+} MmrGlobalIdParts;
+
+typedef enum MmrGlobalIdStatus
+{
+	MMR_GLOBAL_ID_OK = 0,
+	MMR_GLOBAL_ID_BAD_NODE,		/* node not in 1..MMR_GLOBAL_ID_MAX_NODE */
+	MMR_GLOBAL_ID_BEFORE_EPOCH, /* the clock reads before the epoch */
+	MMR_GLOBAL_ID_EXHAUSTED,	/* past the last millisecond the bits hold */
+	MMR_GLOBAL_ID_BAD_PART		/* counter out of range, or time < 0 */
+} MmrGlobalIdStatus;
+
+/* Packs parts into *id. */
+MmrGlobalIdStatus mmr_global_id_make(const MmrGlobalIdParts *parts,
+									 int64_t *id) MMR_NOEXCEPT;
+
+/* Unpacks an id (any int64: a negative one unpacks as all zero). */
+void		mmr_global_id_split(int64_t id, MmrGlobalIdParts *out) MMR_NOEXCEPT;
+
+/*
+ * The id that follows last (the node's previous id, or <= 0 for none) at
+ * local time now (a TimestampTz) on node: the current millisecond with
+ * counter 0 when the clock has passed last's millisecond; otherwise last's
+ * millisecond and the next counter, or the millisecond after it when the
+ * counter is used up.  So it is always greater than last, also when the
+ * clock went back.  A last of another node (a sequence value copied at a
+ * join) only keeps its millisecond: the counter starts again at 0.
+ */
+MmrGlobalIdStatus mmr_global_id_next(int64_t last, int64_t now, int32_t node,
+									 int64_t *id) MMR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
