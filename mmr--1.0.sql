@@ -5,7 +5,8 @@
 /*
  * Catalogs.  Which ones replicate to the peers is decided in one place, the
  * output plugin's list of replicated catalogs (src/pg/output_relcache.c):
- * node and conflict_resolver replicate, the others are local to each node.
+ * node, conflict_resolver and write_partition replicate, the others are
+ * local to each node.
  */
 
 -- Every node of the group, as this node knows it (replicated).
@@ -354,3 +355,58 @@ CREATE FUNCTION mmr.global_nextval(sequence regclass)
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mmr_global_nextval';
 GRANT EXECUTE ON FUNCTION mmr.global_nextval(regclass) TO PUBLIC;
+
+/*
+ * Write partitioning (src/pg/write_partition.c, docs/write_partitioning.md).
+ */
+
+-- Which node may write a table, or which column names the node that may
+-- write each row (replicated; by name, like mmr.conflict_resolver).
+CREATE TABLE mmr.write_partition (
+    relation_schema  text NOT NULL,
+    relation_name    text NOT NULL,
+    writer_node      text,   -- mmr.set_table_writer; NULL: every node
+    writer_column    name,   -- mmr.set_row_writer_column; NULL: rows not owned
+    PRIMARY KEY (relation_schema, relation_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('mmr.write_partition', '');
+
+-- The check on tables with a setting (installed by the trigger below).
+CREATE FUNCTION mmr.write_partition_check() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_write_partition_check';
+
+-- Installs and removes that check where a setting is made or applied.
+CREATE FUNCTION mmr.write_partition_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_write_partition_changed';
+CREATE TRIGGER write_partition_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.write_partition
+    FOR EACH ROW EXECUTE FUNCTION mmr.write_partition_changed();
+ALTER TABLE mmr.write_partition ENABLE ALWAYS TRIGGER write_partition_changed;
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.write_partition
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+ALTER TABLE mmr.write_partition ENABLE ALWAYS TRIGGER catalog_changed;
+
+CREATE FUNCTION mmr.set_table_writer(relation regclass, node_name text)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_table_writer';
+
+CREATE FUNCTION mmr.set_row_writer_column(relation regclass, column_name name)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_set_row_writer_column';
+
+REVOKE ALL ON mmr.write_partition FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mmr.write_partition_check(), mmr.write_partition_changed(),
+    mmr.set_table_writer(regclass, text), mmr.set_row_writer_column(regclass, name) FROM PUBLIC;
+
+-- A dropped table's mmr.set_table_replicated setting goes with it
+-- (src/pg/catalog.c); ENABLE ALWAYS: drops applied from peers count too.
+CREATE FUNCTION mmr.forget_dropped_tables() RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_forget_dropped_tables';
+CREATE EVENT TRIGGER mmr_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION mmr.forget_dropped_tables();
+ALTER EVENT TRIGGER mmr_forget_dropped_tables ENABLE ALWAYS;
+REVOKE EXECUTE ON FUNCTION mmr.forget_dropped_tables() FROM PUBLIC;

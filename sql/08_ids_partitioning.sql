@@ -39,7 +39,94 @@ INSERT INTO ev (v) VALUES ('a'), ('b');
 RESET ROLE;
 SELECT v, id = (SELECT last_value FROM gid) AS is_last FROM ev ORDER BY id;
 
+-- Write partitioning: bad input is an error and changes nothing.
+CREATE TABLE region_rows (id integer PRIMARY KEY, region text, v text);
+CREATE TABLE pt (id integer, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE pt_n1 PARTITION OF pt FOR VALUES IN ('n1');
+CREATE TABLE pt_n2 PARTITION OF pt FOR VALUES IN ('n2');
+CREATE VIEW a_view AS SELECT 1 AS x;
+CREATE TEMPORARY TABLE temp_t (id integer);
+SELECT mmr.set_table_writer('region_rows', 'nobody');
+SELECT mmr.set_table_writer(NULL, 'n1');
+SELECT mmr.set_table_writer('a_view', 'n1');
+SELECT mmr.set_table_writer('gid', 'n1');
+SELECT mmr.set_table_writer('mmr.node', 'n1');
+SELECT mmr.set_table_writer('temp_t', 'n1');
+SELECT mmr.set_row_writer_column('region_rows', 'no_such_column');
+SELECT mmr.set_row_writer_column('region_rows', 'ctid');
+SELECT mmr.set_row_writer_column('a_view', 'x');
+SELECT mmr.set_row_writer_column(NULL, 'region');
+SELECT * FROM mmr.write_partition;
+SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mmr_write_partition%';
+
+-- This node's own table and rows: writes pass.
+SELECT mmr.set_table_writer('region_rows', 'n1');
+SELECT mmr.set_row_writer_column('region_rows', 'region');
+SELECT * FROM mmr.write_partition;
+SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger
+ WHERE tgname LIKE 'mmr_write_partition%' ORDER BY 1, 2;
+INSERT INTO region_rows VALUES (1, 'n1', 'mine');
+UPDATE region_rows SET v = 'still mine' WHERE id = 1;
+-- Another node's rows are refused, and nothing changes.
+INSERT INTO region_rows VALUES (2, 'n2', 'theirs');
+INSERT INTO region_rows VALUES (3, NULL, 'nobody''s');
+UPDATE region_rows SET region = 'n2' WHERE id = 1;
+INSERT INTO region_rows VALUES (1, 'n2', 'take over')
+    ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;
+COPY region_rows FROM stdin;
+4	n1	copied
+5	n2	copied
+\.
+TRUNCATE region_rows;
+SELECT * FROM region_rows ORDER BY id;
+-- The column's rows may still be written while a peer's change is applied:
+-- apply workers run as replica, where the check does not fire.
+SET session_replication_role = replica;
+INSERT INTO region_rows VALUES (2, 'n2', 'as if applied');
+RESET session_replication_role;
+DELETE FROM region_rows WHERE id = 2;
+UPDATE region_rows SET v = 'x' WHERE id = 2;
+DELETE FROM region_rows WHERE id = 1;
+-- Turning both off removes the setting and the triggers.
+SELECT mmr.set_row_writer_column('region_rows', NULL);
+SELECT * FROM mmr.write_partition;
+SELECT mmr.set_table_writer('region_rows', NULL);
+SELECT * FROM mmr.write_partition;
+SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mmr_write_partition%';
+DELETE FROM region_rows WHERE id = 2;
+TRUNCATE region_rows;
+
+-- A partitioned table: rows routed to its partitions are checked there.
+SELECT mmr.set_row_writer_column('pt', 'region');
+INSERT INTO pt VALUES (1, 'n1');
+INSERT INTO pt VALUES (2, 'n2');
+INSERT INTO pt_n2 VALUES (3, 'n2');
+UPDATE pt SET region = 'n2' WHERE id = 1;
+SELECT * FROM pt ORDER BY id;
+SELECT mmr.set_row_writer_column('pt', NULL);
+SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mmr_write_partition%';
+
+-- A dropped table's set_table_replicated setting goes with it (its oid
+-- could be given to a new table).
+CREATE TABLE excluded (id integer PRIMARY KEY);
+CREATE TABLE excluded_too (id integer PRIMARY KEY);
+SELECT mmr.set_table_replicated('excluded', false);
+SELECT mmr.set_table_replicated('excluded_too', false);
+SELECT 'excluded'::regclass::oid AS excluded_oid \gset
+SELECT count(*) FROM mmr.table_settings;
+DROP TABLE excluded;
+SELECT count(*) FROM mmr.table_settings WHERE relation = :excluded_oid;
+SELECT relation::regclass, replicated FROM mmr.table_settings;
+BEGIN;
+DROP TABLE excluded_too;
+ROLLBACK;
+SELECT relation::regclass, replicated FROM mmr.table_settings;
+DROP TABLE excluded_too;
+SELECT count(*) FROM mmr.table_settings;
+
 SELECT mmr.part_node('n1');
+DROP TABLE region_rows, pt;
+DROP VIEW a_view;
 DROP TABLE ev, not_a_sequence;
 DROP SEQUENCE gid, small_gid, unlogged_gid;
 DROP ROLE regress_mmr_app;

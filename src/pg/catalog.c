@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -26,10 +27,12 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "mmr.h"
 
 PG_FUNCTION_INFO_V1(mmr_set_table_replicated);
+PG_FUNCTION_INFO_V1(mmr_forget_dropped_tables);
 
 /*
  * mmr_schema_oid returns the oid of schema mmr (InvalidOid if missing and
@@ -53,6 +56,35 @@ mmr_catalog_relid(const char *relname)
 	if (!OidIsValid(nspid))
 		return InvalidOid;
 	return get_relname_relid(relname, nspid);
+}
+
+/*
+ * mmr_catalog_read_all passes every row of mmr.<relname> to row_fn, read
+ * with the latest snapshot, so that a cache reloaded right after an
+ * invalidation sees the change.  For the small replicated settings
+ * catalogs.  Returns the catalog's oid, InvalidOid when the extension is
+ * not installed (row_fn is then never called).
+ */
+Oid
+mmr_catalog_read_all(const char *relname, MmrCatalogRowFn row_fn, void *arg)
+{
+	Oid			relid = mmr_catalog_relid(relname);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snapshot;
+
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		row_fn(tup, RelationGetDescr(rel), arg);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return relid;
 }
 
 /*
@@ -143,5 +175,32 @@ mmr_set_table_replicated(PG_FUNCTION_ARGS)
 	/* Partitions are decoded as themselves: they must re-read it too. */
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
+	PG_RETURN_VOID();
+}
+
+/*
+ * mmr.forget_dropped_tables(): event trigger on sql_drop (ENABLE ALWAYS).
+ * A dropped table's row of mmr.table_settings goes with it: its oid may
+ * be given to a new table, which must not inherit the exclusion.
+ */
+Datum
+mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mmr.forget_dropped_tables() must be called as an event trigger")));
+
+	/* DROP EXTENSION mmr drops the catalog too. */
+	if (!OidIsValid(mmr_catalog_relid("table_settings")))
+		PG_RETURN_VOID();
+	SPI_connect();
+	if (SPI_execute("DELETE FROM mmr.table_settings s "
+					"USING pg_catalog.pg_event_trigger_dropped_objects() d "
+					"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"AND d.objsubid = 0 AND s.relation = d.objid",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget the settings of dropped tables");
+	SPI_finish();
 	PG_RETURN_VOID();
 }

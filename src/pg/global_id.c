@@ -14,11 +14,11 @@
  *	  taken.  After a crash the sequence holds at least every id a
  *	  committed transaction used, and the next id is computed from it.
  *
- *	  Read-compute-set must not interleave between sessions: a self-
- *	  conflicting lock on the sequence (ShareUpdateExclusiveLock, which
- *	  nextval's and setval's RowExclusiveLock do not conflict with) is taken
- *	  around it and released at once, not at commit, so a long transaction
- *	  does not hold up the others.
+ *	  Read-compute-set must not interleave between sessions: an exclusive
+ *	  lock on the sequence as an object (not as a relation, so it meets no
+ *	  relation lock and leaves the fast path of nextval's and setval's
+ *	  RowExclusiveLock alone) is taken around it and released at once, not
+ *	  at commit, so a long transaction does not hold up the others.
  *
  *-------------------------------------------------------------------------
  */
@@ -169,7 +169,7 @@ mmr_global_nextval(PG_FUNCTION_ARGS)
 				 errdetail("Global ids carry the node's id."),
 				 errhint("Use mmr.group_create() or mmr.group_join() first.")));
 
-	LockRelationOid(seqid, ShareUpdateExclusiveLock);
+	LockDatabaseObject(RelationRelationId, seqid, 0, ExclusiveLock);
 	/* USAGE was enough above; setting the value is done as its owner. */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -181,6 +181,6 @@ mmr_global_nextval(PG_FUNCTION_ARGS)
 	DirectFunctionCall2(setval_oid, ObjectIdGetDatum(seqid), Int64GetDatum(id));
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-	UnlockRelationOid(seqid, ShareUpdateExclusiveLock);
+	UnlockDatabaseObject(RelationRelationId, seqid, 0, ExclusiveLock);
 	PG_RETURN_INT64(id);
 }

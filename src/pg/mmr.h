@@ -8,6 +8,8 @@
 #ifndef MMR_H
 #define MMR_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "lib/stringinfo.h"
 
@@ -62,5 +64,10 @@ extern void mmr_drop_peer_objects(int32 peer_node_id);
 extern Oid	mmr_schema_oid(bool missing_ok);
 extern Oid	mmr_catalog_relid(const char *relname);
 extern bool mmr_table_is_replicated(Oid relid);
+
+/* Reads a whole settings catalog, a row at a time (catalog.c). */
+typedef void (*MmrCatalogRowFn) (HeapTuple tuple, TupleDesc desc, void *arg);
+extern Oid	mmr_catalog_read_all(const char *relname, MmrCatalogRowFn row_fn,
+								 void *arg);
 
 #endif							/* MMR_H */

@@ -264,6 +264,20 @@ mmr_local_node_id(void)
 }
 
 /*
+ * mmr_local_node_name returns this node's name (valid until the next
+ * reload of the cache), NULL when not a member.  For write partitioning.
+ */
+const char *
+mmr_local_node_name(void)
+{
+	const NodeInfo *n;
+
+	node_cache_ensure();
+	n = local_node_id != 0 ? node_lookup(local_node_id) : NULL;
+	return n != NULL ? n->name : NULL;
+}
+
+/*
  * mmr_version_from_xid tells who committed xid and when, from commit_ts.
  */
 void

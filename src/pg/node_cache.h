@@ -15,6 +15,9 @@
 /* This node's id (0 when not in a group). */
 extern int32 mmr_local_node_id(void);
 
+/* This node's name (NULL when not in a group); valid until mmr.node changes. */
+extern const char *mmr_local_node_name(void);
+
 /*
  * The version a transaction wrote: its commit_ts origin mapped to a node
  * (InvalidRepOriginId = this node), its commit time, and the node's name

@@ -41,7 +41,8 @@
 #include "output_relcache.h"
 
 /* The extension's own catalogs that replicate to the peers. */
-static const char *const replicated_catalogs[] = {"node", "conflict_resolver"};
+static const char *const replicated_catalogs[] = {"node", "conflict_resolver",
+													"write_partition"};
 
 static HTAB *output_relations = NULL;
 static bool callback_registered = false;

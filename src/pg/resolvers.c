@@ -148,55 +148,44 @@ text_attr(HeapTuple tup, TupleDesc desc, int attnum)
 }
 
 /*
- * load_settings reads the whole of mmr.conflict_resolver (a handful of rows)
- * with the latest snapshot.  A name this node does not know (a newer peer's)
- * becomes the error resolver: stopping is safer than deciding differently.
+ * add_setting keeps one row of mmr.conflict_resolver.  A name this node does
+ * not know (a newer peer's) becomes the error resolver: stopping is safer
+ * than deciding differently.
  */
+static void
+add_setting(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	ResolverSetting *s = palloc0(sizeof(ResolverSetting));
+	char	   *type = text_attr(tup, desc, Anum_cr_conflict_type);
+	char	   *resolver = text_attr(tup, desc, Anum_cr_resolver);
+
+	s->schema = text_attr(tup, desc, Anum_cr_relation_schema);
+	s->relname = text_attr(tup, desc, Anum_cr_relation_name);
+	s->function = text_attr(tup, desc, Anum_cr_resolver_function);
+	if (strcmp(type, ALL_TYPES) == 0)
+		s->conflict_type = 0;
+	else if ((s->conflict_type = mmr_conflict_type_from_name(type)) <= 0)
+		return;					/* a type this node does not know */
+	if (s->function != NULL)
+		s->resolver = MMR_RESOLVER_CUSTOM;
+	else if ((s->resolver = mmr_resolver_from_name(resolver)) < 0 ||
+			 s->resolver == MMR_RESOLVER_CUSTOM)
+		s->resolver = MMR_RESOLVER_ERROR;
+	settings = lappend(settings, s);
+}
+
+/* load_settings reads the whole of mmr.conflict_resolver (a handful of rows). */
 static void
 load_settings(void)
 {
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Snapshot	snapshot;
 	MemoryContext oldcxt;
 
 	MemoryContextReset(settings_context);
 	settings = NIL;
-	settings_relid = mmr_catalog_relid("conflict_resolver");
 	settings_valid = true;
-	if (!OidIsValid(settings_relid))
-		return;
-
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	rel = table_open(settings_relid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	oldcxt = MemoryContextSwitchTo(settings_context);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		ResolverSetting *s = palloc0(sizeof(ResolverSetting));
-		char	   *type = text_attr(tup, desc, Anum_cr_conflict_type);
-		char	   *resolver = text_attr(tup, desc, Anum_cr_resolver);
-
-		s->schema = text_attr(tup, desc, Anum_cr_relation_schema);
-		s->relname = text_attr(tup, desc, Anum_cr_relation_name);
-		s->function = text_attr(tup, desc, Anum_cr_resolver_function);
-		if (strcmp(type, ALL_TYPES) == 0)
-			s->conflict_type = 0;
-		else if ((s->conflict_type = mmr_conflict_type_from_name(type)) <= 0)
-			continue;			/* a type this node does not know */
-		if (s->function != NULL)
-			s->resolver = MMR_RESOLVER_CUSTOM;
-		else if ((s->resolver = mmr_resolver_from_name(resolver)) < 0 ||
-				 s->resolver == MMR_RESOLVER_CUSTOM)
-			s->resolver = MMR_RESOLVER_ERROR;
-		settings = lappend(settings, s);
-	}
+	settings_relid = mmr_catalog_read_all("conflict_resolver", add_setting, NULL);
 	MemoryContextSwitchTo(oldcxt);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
 }
 
 static const ResolverSetting *

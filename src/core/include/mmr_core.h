@@ -571,6 +571,39 @@ void		mmr_global_id_split(int64_t id, MmrGlobalIdParts *out) MMR_NOEXCEPT;
 MmrGlobalIdStatus mmr_global_id_next(int64_t last, int64_t now, int32_t node,
 									 int64_t *id) MMR_NOEXCEPT;
 
+/* ------------------------------------------------------------------------
+ * Write partitioning (src/core/write_rules.cpp; docs/write_partitioning.md):
+ * may this node write this table, this row?  The glue gathers the table's
+ * settings (mmr.set_table_writer, mmr.set_row_writer_column) and the text
+ * of the row's writer column; node names compare bytewise.
+ * ------------------------------------------------------------------------
+ */
+typedef struct MmrWriteRule
+{
+	MmrBytes	table_writer;	/* the only node that may write; data NULL: any */
+	uint8_t		rows_owned;		/* a column names each row's writer */
+} MmrWriteRule;
+
+typedef enum MmrWriteVerdict
+{
+	MMR_WRITE_ALLOWED = 0,
+	MMR_WRITE_NOT_TABLE_WRITER, /* the table has another writer */
+	MMR_WRITE_OLD_ROW_FOREIGN,	/* the row updated or deleted is not ours */
+	MMR_WRITE_NEW_ROW_FOREIGN,	/* the row inserted or updated to is not ours */
+	MMR_WRITE_TRUNCATE_OWNED	/* TRUNCATE would remove other nodes' rows */
+} MmrWriteVerdict;
+
+/*
+ * A write by local_node: a row change (old_owner: the writer column of the
+ * row updated or deleted, new_owner: of the row inserted or updated to;
+ * NULL pointer: no such row; data NULL: the column is NULL, which is no
+ * node's) or, with truncate set, a TRUNCATE (owners unused).  The table
+ * rule is checked first.
+ */
+MmrWriteVerdict mmr_write_decide(const MmrWriteRule *rule, MmrBytes local_node,
+								 int truncate, const MmrBytes *old_owner,
+								 const MmrBytes *new_owner) MMR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
