@@ -342,3 +342,14 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');
 -- Joining with a data copy: progress is public, like replication_status.
 GRANT SELECT ON mmr.join_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION mmr.join_progress() TO PUBLIC;
+
+/*
+ * DDL replication (src/pg/ddl_capture.c, docs/ddl.md).
+ */
+
+-- Runs a DDL command here and on every peer, in commit order with the data.
+CREATE FUNCTION mmr.replicate_ddl(command text)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_replicate_ddl';
+REVOKE EXECUTE ON FUNCTION mmr.replicate_ddl(text) FROM PUBLIC;
