@@ -26,6 +26,7 @@ extern void mmr_ddl_gather_facts(Node *parsetree, MmrDdlFacts *facts,
 
 /* ddl_capture.c */
 extern void mmr_ddl_capture_init(void);
+extern void mmr_ddl_execute(const char *command);
 
 /* ddl_apply.c */
 extern void mmr_ddl_apply(const char *data, size_t len);

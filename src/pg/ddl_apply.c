@@ -20,8 +20,6 @@
  */
 #include "postgres.h"
 
-#include "commands/dbcommands.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -51,10 +49,7 @@ run_as(Oid roleid, const char *search_path, const char *command)
 
 	PG_TRY();
 	{
-		SPI_connect();
-		if (SPI_execute(command, false, 0) < 0)
-			elog(ERROR, "could not run command: %s", command);
-		SPI_finish();
+		mmr_ddl_execute(command);
 	}
 	PG_CATCH();
 	{

@@ -287,6 +287,19 @@ mmr_ddl_capture_init(void)
 }
 
 /*
+ * mmr_ddl_execute runs a DDL command of one or more statements, as
+ * mmr.replicate_ddl() runs it here and the apply worker on each peer.
+ */
+void
+mmr_ddl_execute(const char *command)
+{
+	SPI_connect();
+	if (SPI_execute(command, false, 0) < 0)
+		elog(ERROR, "could not run command: %s", command);
+	SPI_finish();
+}
+
+/*
  * mmr.replicate_ddl(command text): every statement of command must
  * replicate (mmr_ddl_decide with explicit_call); it is then logged and run
  * here as one command, as it will run on each peer.
@@ -323,10 +336,7 @@ mmr_replicate_ddl(PG_FUNCTION_ARGS)
 	replicating = true;
 	PG_TRY();
 	{
-		SPI_connect();
-		if (SPI_execute(command, false, 0) < 0)
-			elog(ERROR, "could not run command: %s", command);
-		SPI_finish();
+		mmr_ddl_execute(command);
 	}
 	PG_FINALLY();
 	{
