@@ -410,3 +410,12 @@ CREATE EVENT TRIGGER mmr_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION mmr.forget_dropped_tables();
 ALTER EVENT TRIGGER mmr_forget_dropped_tables ENABLE ALWAYS;
 REVOKE EXECUTE ON FUNCTION mmr.forget_dropped_tables() FROM PUBLIC;
+ * DDL replication (src/pg/ddl_capture.c, docs/ddl.md).
+ */
+
+-- Runs a DDL command here and on every peer, in commit order with the data.
+CREATE FUNCTION mmr.replicate_ddl(command text)
+    RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_replicate_ddl';
+REVOKE EXECUTE ON FUNCTION mmr.replicate_ddl(text) FROM PUBLIC;

@@ -41,6 +41,7 @@
 
 #include "apply_internal.h"
 #include "apply_relmap.h"
+#include "ddl.h"
 #include "mmr.h"
 
 /* Status updates to the peer while waiting out clock skew, this often. */
@@ -299,6 +300,17 @@ apply_logical_message(const MmrLogicalMessage *message)
 
 	if (transactional)
 		require_remote_xact("MESSAGE");
+
+	/* A replicated DDL command (ddl_apply.c) is one step of its transaction. */
+	if (transactional && message->prefix.len == strlen(MMR_DDL_PREFIX) &&
+		memcmp(message->prefix.data, MMR_DDL_PREFIX, message->prefix.len) == 0)
+	{
+		begin_step();
+		mmr_ddl_apply(message->content.data, message->content.len);
+		end_step();
+		return;
+	}
+
 	if (message->prefix.len != strlen(MMR_HORIZON_PREFIX) ||
 		memcmp(message->prefix.data, MMR_HORIZON_PREFIX, message->prefix.len) != 0)
 		return;

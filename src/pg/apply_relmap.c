@@ -16,10 +16,15 @@
  *	  are cached here too, and the table's resolvers once per remote
  *	  transaction (apply_conflict.c).
  *
- *	  Columns are matched by name.  A column the peer sends that does not
- *	  exist here is an error (the schemas differ; DDL replication keeps them
- *	  alike).  A local column the peer does not send gets its default on
- *	  INSERT and keeps its value on UPDATE.
+ *	  Columns are matched by name.  Schemas may differ for a while without
+ *	  a global DDL lock (docs/ddl.md): a column the peer sends that does not
+ *	  exist here (dropped here, not yet there) is ignored; a local column
+ *	  the peer does not send (added here, not yet there) gets its default,
+ *	  or NULL, on INSERT and keeps its value on UPDATE.  A NOT NULL column
+ *	  without a default that the peer does not send makes its INSERTs fail
+ *	  (not-null violation, apply stops until the column gets a default).
+ *	  Each difference is logged once per peer relation and column by this
+ *	  worker, not per row.
  *
  *	  Binary values are only read with the local receive function when the
  *	  local column has the very type the peer sent: the output plugin sends
@@ -58,6 +63,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "apply_internal.h"
 #include "apply_relmap.h"
 #include "mmr.h"
 #include "tombstone.h"
@@ -65,12 +71,24 @@
 static HTAB *relmap = NULL;
 static MemoryContext relmap_context = NULL;
 
+/* The schema differences already logged (note_schema_difference). */
+typedef struct SchemaDifference
+{
+	uint32		remote_relid;
+	NameData	column;
+	bool		missing_here;	/* sent by the peer, no such column here */
+} SchemaDifference;
+
+static HTAB *logged_differences = NULL;
+
 static void relmap_init(void);
 static void relmap_invalidate(Datum arg, Oid relid);
 static void relmap_resolve(MmrApplyRelation *entry);
 static void relmap_resolve_lookup(MmrApplyRelation *entry);
 static void relmap_resolve_unique(MmrApplyRelation *entry);
 static bool type_has_receive_function(Oid typid);
+static void note_schema_difference(MmrApplyRelation *entry, const char *column,
+								   bool missing_here, bool required);
 
 /*
  * relmap_init creates the map and registers the invalidation callback, once
@@ -89,6 +107,10 @@ relmap_init(void)
 	ctl.hcxt = relmap_context;
 	relmap = hash_create("mmr apply relations", 128, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(SchemaDifference);
+	ctl.entrysize = sizeof(SchemaDifference);
+	logged_differences = hash_create("mmr apply schema differences", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(relmap_invalidate, (Datum) 0);
 }
 
@@ -289,7 +311,7 @@ relmap_resolve(MmrApplyRelation *entry)
 	for (int i = 0; i < desc->natts; i++)
 		entry->local[i].remote_index = -1;
 
-	/* Every column the peer sends must land in a local column. */
+	/* Each column the peer sends lands in the local column of its name. */
 	for (int r = 0; r < entry->ncolumns; r++)
 	{
 		MmrRemoteColumn *rcol = &entry->columns[r];
@@ -306,12 +328,10 @@ relmap_resolve(MmrApplyRelation *entry)
 			}
 		}
 		if (found < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of table \"%s.%s\" does not exist on this node",
-							rcol->name, entry->nspname, entry->relname),
-					 errdetail("The peer sends changes with this column."),
-					 errhint("Make the table's columns alike on every node, for example with mmr.replicate_ddl().")));
+		{
+			note_schema_difference(entry, rcol->name, true, false);
+			continue;
+		}
 		if (TupleDescAttr(desc, found)->attgenerated)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -359,6 +379,8 @@ relmap_resolve(MmrApplyRelation *entry)
 				col->default_expr = expression_planner((Expr *) def);
 				entry->has_defaults = true;
 			}
+			note_schema_difference(entry, NameStr(att->attname), false,
+								   def == NULL && att->attnotnull);
 		}
 	}
 
@@ -492,4 +514,43 @@ type_has_receive_function(Oid typid)
 	result = OidIsValid(((Form_pg_type) GETSTRUCT(tup))->typreceive);
 	ReleaseSysCache(tup);
 	return result;
+}
+
+/*
+ * note_schema_difference logs, once per peer relation and column, that the
+ * peer sends a column that does not exist here (missing_here) or does not
+ * send a local column; required: that column is NOT NULL without a default,
+ * so the peer's new rows cannot be stored.
+ */
+static void
+note_schema_difference(MmrApplyRelation *entry, const char *column,
+					   bool missing_here, bool required)
+{
+	SchemaDifference key;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.remote_relid = entry->remote_relid;
+	namestrcpy(&key.column, column);
+	key.missing_here = missing_here;
+	(void) hash_search(logged_differences, &key, HASH_ENTER, &found);
+	if (found)
+		return;
+
+	if (missing_here)
+		ereport(LOG,
+				(errmsg("peer \"%s\" sends column \"%s\" of table \"%s.%s\", which does not exist on this node",
+						mmr_apply_errctx.peer_name, column, entry->nspname, entry->relname),
+				 errdetail("Its values are ignored (docs/ddl.md).")));
+	else if (required)
+		ereport(WARNING,
+				(errmsg("peer \"%s\" does not send column \"%s\" of table \"%s.%s\", which is NOT NULL without a default on this node",
+						mmr_apply_errctx.peer_name, column, entry->nspname, entry->relname),
+				 errdetail("New rows from the peer violate the NOT NULL constraint and stop apply from it."),
+				 errhint("Give the column a default on this node (ALTER TABLE ... ALTER COLUMN ... SET DEFAULT); apply then resumes.")));
+	else
+		ereport(LOG,
+				(errmsg("peer \"%s\" does not send column \"%s\" of table \"%s.%s\"",
+						mmr_apply_errctx.peer_name, column, entry->nspname, entry->relname),
+				 errdetail("New rows from the peer get the column's default or NULL; its updates keep the local value (docs/ddl.md).")));
 }

@@ -18,6 +18,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 
+#include "ddl.h"
 #include "horizon_emit.h"
 #include "mmr.h"
 #include "shmem.h"
@@ -51,6 +52,9 @@ _PG_init(void)
 
 	mmr_supervisor_register();
 	mmr_horizon_emit_init();
+
+	/* DDL capture (mmr.ddl_replication, ddl_capture.c) */
+	mmr_ddl_capture_init();
 }
 
 static void

@@ -604,6 +604,90 @@ MmrWriteVerdict mmr_write_decide(const MmrWriteRule *rule, MmrBytes local_node,
 								 int truncate, const MmrBytes *old_owner,
 								 const MmrBytes *new_owner) MMR_NOEXCEPT;
 
+/*
+ * DDL replication (docs/ddl.md; the DDL engineer's block).
+ *
+ * A replicated DDL command travels as a transactional logical message with
+ * prefix MMR_DDL_PREFIX, in commit order with the data changes.  Content:
+ * u8 version (1), str role, str search_path, str command (str as in the
+ * protocol: u32 length, bytes).  Decode rejects empty role or command, NUL
+ * bytes, truncation and trailing bytes (the input is untrusted); the
+ * decoded strings point into the input.
+ */
+#define MMR_DDL_PREFIX "mmr.ddl"
+
+typedef struct MmrDdlMessage
+{
+	MmrBytes	role;			/* the role that ran it on the origin */
+	MmrBytes	search_path;	/* its search_path there */
+	MmrBytes	command;		/* the SQL text, one or more statements */
+} MmrDdlMessage;
+
+size_t		mmr_ddl_message_encode(const MmrDdlMessage *msg, char *buf,
+								   size_t cap, MmrError *err) MMR_NOEXCEPT;
+MmrStatus	mmr_ddl_message_decode(const char *data, size_t len,
+								   MmrDdlMessage *out,
+								   MmrError *err) MMR_NOEXCEPT;
+
+/* What a statement is, as the glue classifies its parse tree. */
+typedef enum MmrDdlKind
+{
+	MMR_DDL_KIND_NONE = 0,		/* not a schema change (queries, SET, VACUUM,
+								 * transaction control...) */
+	MMR_DDL_KIND_SCHEMA,		/* CREATE/ALTER/DROP of an object of the
+								 * database, GRANT/REVOKE, COMMENT */
+	MMR_DDL_KIND_GLOBAL,		/* roles, databases, tablespaces, ALTER
+								 * SYSTEM: objects of the whole server */
+	MMR_DDL_KIND_EXTENSION,		/* CREATE/ALTER/DROP EXTENSION */
+	MMR_DDL_KIND_WITH_DATA		/* CREATE TABLE AS, SELECT INTO: also writes
+								 * rows, which replicate by themselves */
+} MmrDdlKind;
+
+typedef struct MmrDdlFacts
+{
+	uint8_t		kind;			/* MmrDdlKind */
+	uint8_t		temporary;		/* creates or touches a temporary object */
+	uint8_t		permanent;		/* creates or touches a permanent one */
+	uint8_t		in_mmr_schema;	/* an object of mmr's own schema */
+	uint8_t		concurrently;	/* CONCURRENTLY (commits on its own) */
+	uint8_t		unreplicated_table; /* a table excluded from replication */
+	uint8_t		nested;			/* run inside a DO block or procedure */
+	uint8_t		explicit_call;	/* mmr.replicate_ddl(), not capture */
+} MmrDdlFacts;
+
+typedef enum MmrDdlAction
+{
+	MMR_DDL_RUN = 0,			/* not DDL: run it, nothing to replicate */
+	MMR_DDL_REPLICATE,			/* run it and replicate it */
+	MMR_DDL_LOCAL,				/* run it here only, quietly */
+	MMR_DDL_LOCAL_NOTICE,		/* run it here only, with a NOTICE */
+	MMR_DDL_REFUSE				/* ERROR, nothing runs */
+} MmrDdlAction;
+
+typedef enum MmrDdlReason
+{
+	MMR_DDL_REASON_NONE = 0,
+	MMR_DDL_REASON_NOT_DDL,
+	MMR_DDL_REASON_TEMPORARY,
+	MMR_DDL_REASON_MIXED_TEMPORARY,
+	MMR_DDL_REASON_MMR_SCHEMA,
+	MMR_DDL_REASON_GLOBAL_OBJECT,
+	MMR_DDL_REASON_EXTENSION,
+	MMR_DDL_REASON_CONCURRENTLY,
+	MMR_DDL_REASON_WITH_DATA,
+	MMR_DDL_REASON_UNREPLICATED_TABLE,
+	MMR_DDL_REASON_NESTED
+} MmrDdlReason;
+
+typedef struct MmrDdlDecision
+{
+	uint8_t		action;			/* MmrDdlAction */
+	uint8_t		reason;			/* MmrDdlReason: why it is not replicated */
+} MmrDdlDecision;
+
+void		mmr_ddl_decide(const MmrDdlFacts *facts,
+						   MmrDdlDecision *out) MMR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
