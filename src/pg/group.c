@@ -893,6 +893,8 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 														   IntervalPGetDatum(timeout)));
 	}
 
+	/* The join worker wakes us when the join ends. */
+	ConditionVariablePrepareToSleep(&MmrShmem->join_done_cv);
 	for (;;)
 	{
 		JoinProgress p;
@@ -926,10 +928,9 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 							   p.phase ? ", its join is " : "", p.phase ? p.phase : ""),
 					 errhint("Check mmr.replication_status and the server log.")));
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* A join without a copy ends when our row comes back ready. */
+		(void) ConditionVariableTimedSleep(&MmrShmem->join_done_cv, 100L, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 	PG_RETURN_VOID();
 }

@@ -713,8 +713,9 @@ join_catch_up(JoinInfo *j)
 		LWLockRelease(MmrShmem->lock);
 		if (all)
 			break;
+		/* An apply worker that caught up sets our latch; the timeout is a safety net. */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 200L, PG_WAIT_EXTENSION);
+						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 	step_done("catch-up");
@@ -731,9 +732,20 @@ join_catch_up(JoinInfo *j)
 	}
 	PG_END_TRY();
 
+	/*
+	 * Our own row says ready at once, not replicated: J's update of it
+	 * follows through J's stream.  mmr.wait_for_join waits for both.
+	 */
 	begin_local();
+	replorigin_session_origin = DoNotReplicateId;
+	if (SPI_execute_with_args("UPDATE mmr.node SET status = 'ready' WHERE node_id = $1 AND status = 'joining'",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(j->node_id)},
+							  NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update mmr.node");
 	join_advance(j, "ready", NULL);
 	end_local();
+	replorigin_session_origin = InvalidRepOriginId;
+	ConditionVariableBroadcast(&MmrShmem->join_done_cv);
 	step_done("ready");
 	ereport(LOG,
 			(errmsg("mmr join of node \"%s\" is complete", j->node_name),
@@ -791,6 +803,7 @@ join_fail(JoinInfo *j, const char *message)
 	begin_local();
 	join_advance(j, "failed", message);
 	end_local();
+	ConditionVariableBroadcast(&MmrShmem->join_done_cv);
 	mmr_join_set_phase(join_slot, "");
 	part_after_failure(j);
 	ereport(LOG,
