@@ -322,6 +322,20 @@ CREATE FUNCTION mmr.join_hold_apply()
 
 SELECT pg_catalog.pg_extension_config_dump('mmr.local_identity', '');
 
+-- Node ids claimed by joins (local to each member; group.c, docs/join.md): a
+-- joining node claims its id on every member before it registers, so two
+-- joins at once through different members never get the same id.
+CREATE TABLE mmr.node_id_claim (
+    node_id     integer PRIMARY KEY,
+    node_name   text NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION mmr.claim_node_id(node_id integer, node_name text, finished_nodes text[])
+    RETURNS boolean
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'mmr_claim_node_id';
+
 /*
  * Privileges: catalogs and mutating functions are for superusers only.
  * Everybody may read the node list (passwords masked), the conflict summary

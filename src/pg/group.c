@@ -55,6 +55,7 @@
 PG_FUNCTION_INFO_V1(mmr_group_create);
 PG_FUNCTION_INFO_V1(mmr_group_join);
 PG_FUNCTION_INFO_V1(mmr_wait_for_join);
+PG_FUNCTION_INFO_V1(mmr_claim_node_id);
 
 /* A member of the group as the join node lists it. */
 typedef struct GroupMember
@@ -74,6 +75,9 @@ typedef struct CreatedSlot
 	char	   *dsn;
 	char	   *name;
 } CreatedSlot;
+
+/* mmr.node's limit; mmr.global_nextval puts the id in 10 bits of its ids. */
+#define MMR_MAX_NODE_ID 1023
 
 static bool group_change_pending = false;
 static bool xact_callback_registered = false;
@@ -528,6 +532,172 @@ drop_slots_quietly(List *created)
 }
 
 /*
+ * mmr.claim_node_id(node_id integer, node_name text, finished_nodes text[])
+ * returns boolean
+ *
+ * Called by a joining node on every member before it registers: claims
+ * node_id here for node_name; false when this member knows a node with
+ * that id or another join claimed it.  A join claims on all members in
+ * the order of their ids, and claims are kept, so of two joins at once
+ * through different members the one that is first at a common member
+ * gets on, and the other is refused there: while a join that the caller
+ * does not know as finished (finished_nodes: ready or parted in its join
+ * node's view) is in progress here, it raises object_in_use.  Only one
+ * node joins at a time, since each copies the member list it starts with.
+ * A claim whose node was never registered here is stale after
+ * CLAIM_REGISTER_MINUTES; its id is still not handed out again.  A retried
+ * join of the same name replaces its earlier claim.
+ */
+#define CLAIM_REGISTER_MINUTES 10
+
+Datum
+mmr_claim_node_id(PG_FUNCTION_ARGS)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+	bool		is_free;
+	bool		isnull;
+
+	/* One claim at a time on this member. */
+	LockRelationOid(mmr_catalog_relid("node_id_claim"), ShareRowExclusiveLock);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT c.node_name, c.node_id, c.claimed_at FROM mmr.node_id_claim c "
+							  "WHERE c.node_name <> $2 AND c.node_name <> ALL ($3) "
+							  "AND NOT EXISTS (SELECT 1 FROM mmr.node n WHERE n.node_name = c.node_name "
+							  "  AND n.status IN ('ready', 'parting', 'parted')) "
+							  "AND (EXISTS (SELECT 1 FROM mmr.node n WHERE n.node_name = c.node_name) "
+							  "  OR c.claimed_at > now() - interval '" CppAsString2(CLAIM_REGISTER_MINUTES) " min') "
+							  "ORDER BY c.claimed_at",
+							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mmr.node_id_claim");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("node \"%s\" is joining the group",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("It claimed node id %s at %s; one node joins at a time.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+				 errhint("Retry once it is ready in mmr.nodes on every member (or part it, if that join was abandoned).")));
+
+	if (SPI_execute_with_args("SELECT NOT EXISTS (SELECT 1 FROM mmr.node WHERE node_id = $1) "
+							  "AND NOT EXISTS (SELECT 1 FROM mmr.node_id_claim "
+							  "  WHERE node_id = $1 AND node_name <> $2)",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mmr.node_id_claim");
+	is_free = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (is_free &&
+		(SPI_execute_with_args("DELETE FROM mmr.node_id_claim WHERE node_name = $2",
+							   2, types, values, NULL, false, 0) != SPI_OK_DELETE ||
+		 SPI_execute_with_args("INSERT INTO mmr.node_id_claim (node_id, node_name) VALUES ($1, $2)",
+							   2, types, values, NULL, false, 0) != SPI_OK_INSERT))
+		elog(ERROR, "could not write mmr.node_id_claim");
+	SPI_finish();
+	PG_RETURN_BOOL(is_free);
+}
+
+/*
+ * claim_on_member runs mmr.claim_node_id on member m; a refusal there
+ * (another join in progress) is raised here with its own message.
+ */
+static bool
+claim_on_member(GroupMember *m, const char *sql)
+{
+	PGconn	   *conn = mmr_remote_connect(m->dsn, false, "mmr join");
+	PGresult   *res = mmr_remote_exec(conn, sql);
+	const char *state;
+	char	   *message;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		bool		claimed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		PQclear(res);
+		PQfinish(conn);
+		return claimed;
+	}
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (state != NULL && strcmp(state, "55006") == 0)
+	{
+		message = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		if (PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL))
+			detail = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+		if (PQresultErrorField(res, PG_DIAG_MESSAGE_HINT))
+			hint = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+	}
+	else
+		message = pchomp(res ? PQresultErrorMessage(res) : mmr_remote_error(conn));
+	PQclear(res);
+	PQfinish(conn);
+	if (state == NULL || strcmp(state, "55006") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not claim a node id on \"%s\"", m->name),
+				 errdetail_internal("%s", message)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("%s", message),
+			 detail ? errdetail("%s (seen on \"%s\")", detail, m->name) : 0,
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
+
+/*
+ * claim_node_id_everywhere claims *node_id (or, if taken on some member,
+ * the next free id) on every active member, in the order of their ids.
+ * Refuses while a node the join node knows is still joining.
+ */
+static void
+claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
+{
+	StringInfoData finished;
+	ListCell   *lc;
+
+	initStringInfo(&finished);
+	foreach(lc, members)
+	{
+		GroupMember *m = lfirst(lc);
+
+		if (strcmp(m->status, "joining") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("node \"%s\" is joining the group", m->name),
+					 errdetail("One node joins at a time."),
+					 errhint("Retry once it is ready in mmr.nodes on every member (or part it, if that join was abandoned).")));
+		appendStringInfo(&finished, "%s%s", finished.len > 0 ? "," : "",
+						 quote_literal_cstr(m->name));
+	}
+
+	for (;;)
+	{
+		char	   *sql = psprintf("SELECT mmr.claim_node_id(%d, %s, ARRAY[%s]::text[])",
+								   *node_id, quote_literal_cstr(name), finished.data);
+		bool		claimed = true;
+
+		if (*node_id > MMR_MAX_NODE_ID)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an mmr group cannot have more than %d node ids", MMR_MAX_NODE_ID),
+					 errdetail("Node ids of parted nodes and of failed joins are not reused.")));
+		foreach(lc, members)
+		{
+			GroupMember *m = lfirst(lc);
+
+			if (strcmp(m->status, "parted") != 0 && !(claimed = claim_on_member(m, sql)))
+				break;
+		}
+		if (claimed)
+			return;
+		ereport(LOG,
+				(errmsg("mmr join of node \"%s\": node id %d is taken, trying %d",
+						name, *node_id, *node_id + 1)));
+		(*node_id)++;
+	}
+}
+
+/*
  * mmr.group_join(local_node_name text, node_external_dsn text,
  *				  join_using_dsn text, synchronize_data boolean)
  */
@@ -571,10 +741,6 @@ mmr_group_join(PG_FUNCTION_ARGS)
 				reused = m;
 			new_id = Max(new_id, m->node_id + 1);
 		}
-		if (new_id > 1023)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an mmr group cannot have more than 1023 node ids")));
 		check_group_size(members);
 		if (synchronize_data)
 			check_same_encoding(join_conn, join_dsn);
@@ -588,6 +754,9 @@ mmr_group_join(PG_FUNCTION_ARGS)
 			PQclear(mmr_remote_exec_expect(join_conn, sql, PGRES_COMMAND_OK));
 			members = list_delete_ptr(members, reused);
 		}
+
+		/* No concurrent join through another member gets the same id. */
+		claim_node_id_everywhere(members, name, &new_id);
 
 		/*
 		 * Slots first, both ways, for every member still in the group: from
@@ -724,6 +893,8 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 														   IntervalPGetDatum(timeout)));
 	}
 
+	/* The join worker wakes us when the join ends. */
+	ConditionVariablePrepareToSleep(&MmrShmem->join_done_cv);
 	for (;;)
 	{
 		JoinProgress p;
@@ -757,10 +928,9 @@ mmr_wait_for_join(PG_FUNCTION_ARGS)
 							   p.phase ? ", its join is " : "", p.phase ? p.phase : ""),
 					 errhint("Check mmr.replication_status and the server log.")));
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* A join without a copy ends when our row comes back ready. */
+		(void) ConditionVariableTimedSleep(&MmrShmem->join_done_cv, 100L, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 	PG_RETURN_VOID();
 }

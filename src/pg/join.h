@@ -36,6 +36,7 @@ typedef struct MmrJoinOriginMap
 typedef struct MmrJoinStamp
 {
 	TransactionId xid;
+	TransactionId remote_xid;	/* the join node's xid that wrote the rows */
 	TimestampTz ts;				/* 0: unknown (frozen on the join node) */
 	RepOriginId origin;
 } MmrJoinStamp;

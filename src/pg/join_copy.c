@@ -262,29 +262,159 @@ mmr_join_list_tables(PGconn *src)
 }
 
 /*
- * The rows of one run: consecutive rows of a table that the join node
- * last wrote in the same transaction (same commit timestamp and origin),
- * in COPY text format, read by COPY FROM through run_read.
+ * The table being copied, streamed from the join node into COPY FROM: a
+ * run is consecutive rows that the join node last wrote in the same
+ * transaction (same commit timestamp and origin).  COPY FROM pulls a run's
+ * rows through run_read while the join node keeps sending, so reading
+ * there and writing here overlap; the first row of the next run waits in
+ * the stream until its own COPY FROM starts.
  */
-static StringInfoData run;
-static int	run_pos;
-
-static int
-run_read(void *outbuf, int minread, int maxread)
+typedef struct CopyStream
 {
-	int			n = Min(maxread, run.len - run_pos);
+	PGconn	   *src;
+	MmrWorkerSlot *slot;
+	char	   *row;			/* libpq's buffer of the current row, or NULL */
+	char	   *data;			/* its columns not yet passed on */
+	int			len;			/* bytes at data */
+	char	   *f_xmin;			/* the join node's xid that last wrote it */
+	char		run_xmin[16];	/* that of the run being written */
+	bool		done;			/* the join node's COPY ended */
+	uint64		bytes;
+} CopyStream;
 
-	memcpy(outbuf, run.data + run_pos, n);
-	run_pos += n;
-	return n;
+static CopyStream stream;
+
+/* Split off the next tab-separated field of a COPY text line. */
+static char *
+next_field(char **line, char *end)
+{
+	char	   *field = *line;
+	char	   *tab = memchr(field, '\t', end - field);
+
+	if (tab == NULL)
+		elog(ERROR, "unexpected row format in the copy from the join node");
+	*tab = '\0';
+	*line = tab + 1;
+	return field;
 }
 
 /*
- * copy_run writes the current run in a subtransaction of its own, so that
- * its rows get an xid of their own, and notes that xid's stamp.
+ * fetch_row makes the join node's next row the current one; false when
+ * there is none yet (only without wait) or the copy ended (stream.done).
+ * COPY TO sends one row per message.
+ */
+static bool
+fetch_row(bool wait)
+{
+	bool		consumed = false;
+
+	for (;;)
+	{
+		char	   *buf;
+		int			len = PQgetCopyData(stream.src, &buf, 1);
+
+		if (len > 0)
+		{
+			char	   *end = buf + len;
+
+			stream.row = buf;
+			stream.data = buf;
+			stream.f_xmin = next_field(&stream.data, end);
+			stream.len = end - stream.data;
+			stream.bytes += len;
+			SpinLockAcquire(&stream.slot->mutex);
+			stream.slot->bytes_copied += len;
+			SpinLockRelease(&stream.slot->mutex);
+			return true;
+		}
+		if (len == -1)
+		{
+			stream.done = true;
+			return false;
+		}
+		if (len < -1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read the copy from the join node"),
+					 errdetail_internal("%s", mmr_remote_error(stream.src))));
+
+		/* No whole row in libpq's buffer: take what the socket has. */
+		if (consumed && !wait)
+			return false;
+		if (consumed)
+			(void) mmr_remote_wait(stream.src, false, 1000L);
+		if (!PQconsumeInput(stream.src))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("lost the connection to the join node during the copy"),
+					 errdetail_internal("%s", mmr_remote_error(stream.src))));
+		consumed = true;
+	}
+}
+
+static bool
+row_in_run(void)
+{
+	return strcmp(stream.f_xmin, stream.run_xmin) == 0;
+}
+
+/*
+ * run_read, COPY FROM's data source, passes on the rows of the current run
+ * as far as they have arrived (at least one byte, or 0 at the run's end).
+ */
+static int
+run_read(void *outbuf, int minread, int maxread)
+{
+	int			n = 0;
+
+	for (;;)
+	{
+		if (stream.row != NULL)
+		{
+			int			k;
+
+			if (!row_in_run())
+				return n;
+			k = Min(stream.len, maxread - n);
+			memcpy((char *) outbuf + n, stream.data, k);
+			n += k;
+			stream.data += k;
+			stream.len -= k;
+			if (stream.len == 0)
+			{
+				PQfreemem(stream.row);
+				stream.row = NULL;
+			}
+			if (n == maxread)
+				return n;
+		}
+		CHECK_FOR_INTERRUPTS();
+		if (stream.done || !fetch_row(n == 0))
+			return n;
+	}
+}
+
+static RepOriginId
+map_origin(const MmrJoinOriginMap *map, const char *remote)
+{
+	if (remote != NULL)
+	{
+		RepOriginId id = (RepOriginId) strtoul(remote, NULL, 10);
+
+		for (int i = 0; i < map->n; i++)
+			if (map->remote[i] == id)
+				return map->local[i];
+	}
+	return map->fallback;
+}
+
+/*
+ * copy_run writes the run that starts with the current row in a
+ * subtransaction of its own, so that its rows get an xid of their own,
+ * and notes that xid's stamp.
  */
 static void
-copy_run(Relation rel, TimestampTz ts, RepOriginId origin, List **stamps)
+copy_run(Relation rel, List **stamps)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -292,9 +422,7 @@ copy_run(Relation rel, TimestampTz ts, RepOriginId origin, List **stamps)
 	CopyFromState cstate;
 	TransactionId xid;
 
-	if (run.len == 0)
-		return;
-	run_pos = 0;
+	strlcpy(stream.run_xmin, stream.f_xmin, sizeof(stream.run_xmin));
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 
@@ -317,40 +445,47 @@ copy_run(Relation rel, TimestampTz ts, RepOriginId origin, List **stamps)
 		MmrJoinStamp *st = palloc(sizeof(MmrJoinStamp));
 
 		st->xid = xid;
-		st->ts = ts;
-		st->origin = origin;
+		st->remote_xid = (TransactionId) strtoul(stream.run_xmin, NULL, 10);
 		*stamps = lappend(*stamps, st);
 		MemoryContextSwitchTo(old);
 	}
-	resetStringInfo(&run);
 }
 
-/* Split off the next tab-separated field of a COPY text line. */
-static char *
-next_field(char **line, char *end)
+/*
+ * read_commit_facts fills in the commit timestamp and origin (mapped to
+ * this node's origins) of stamps from index first on: those of their
+ * join node xids, read there in one query.  A frozen row's facts may be
+ * gone there: timestamp 0 (unknown), as on the join node.
+ */
+static void
+read_commit_facts(PGconn *src, const MmrJoinOriginMap *map, List *stamps, int first)
 {
-	char	   *field = *line;
-	char	   *tab = memchr(field, '\t', end - field);
+	StringInfoData sql;
+	PGresult   *res;
 
-	if (tab == NULL)
-		elog(ERROR, "unexpected row format in the copy from the join node");
-	*tab = '\0';
-	*line = tab + 1;
-	return field;
-}
-
-static RepOriginId
-map_origin(const MmrJoinOriginMap *map, const char *remote)
-{
-	if (strcmp(remote, "\\N") != 0)
+	if (first >= list_length(stamps))
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT (pg_catalog.extract('epoch', f.\"timestamp\") * 1000000)::int8 "
+						   "- 946684800000000, f.roident FROM pg_catalog.unnest('{");
+	for (int i = first; i < list_length(stamps); i++)
+		appendStringInfo(&sql, "%s%u", i > first ? "," : "",
+						 ((MmrJoinStamp *) list_nth(stamps, i))->remote_xid);
+	appendStringInfoString(&sql, "}'::pg_catalog.xid[]) WITH ORDINALITY u (x, i), "
+						   "pg_catalog.pg_xact_commit_timestamp_origin(u.x) f ORDER BY u.i");
+	res = mmr_remote_exec_expect(src, sql.data, PGRES_TUPLES_OK);
+	if (PQntuples(res) != list_length(stamps) - first)
+		elog(ERROR, "unexpected answer to the commit facts query on the join node");
+	for (int i = first; i < list_length(stamps); i++)
 	{
-		RepOriginId id = (RepOriginId) strtoul(remote, NULL, 10);
+		MmrJoinStamp *st = list_nth(stamps, i);
+		int			row = i - first;
 
-		for (int i = 0; i < map->n; i++)
-			if (map->remote[i] == id)
-				return map->local[i];
+		st->ts = PQgetisnull(res, row, 0) ? 0 : pg_strtoint64(PQgetvalue(res, row, 0));
+		st->origin = map_origin(map, PQgetisnull(res, row, 1) ? NULL : PQgetvalue(res, row, 1));
 	}
-	return map->fallback;
+	PQclear(res);
+	pfree(sql.data);
 }
 
 /*
@@ -370,16 +505,13 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	PGresult   *res;
 	char	   *cmd;
 	char	   *columns;
-	uint64		bytes = 0;
-	char		cur_ts[64] = "";
-	char		cur_origin[16] = "";
-	TimestampTz ts = 0;
-	RepOriginId origin = map->fallback;
+
+	int			first_stamp = list_length(*stamps);
 
 	rel = table_openrv(rv, RowExclusiveLock);
 
 	/* The columns COPY FROM expects: not dropped, not generated. */
-	cmd = psprintf("SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
+	cmd = psprintf("SELECT pg_catalog.string_agg('t.' || pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
 				   "FROM pg_catalog.pg_attribute WHERE attrelid = %s::pg_catalog.regclass "
 				   "AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
 				   quote_literal_cstr(qualified_name));
@@ -387,10 +519,9 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	columns = pstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	/* One call per row (OFFSET 0 keeps the subquery, so (c).f does not repeat it). */
-	cmd = psprintf("COPY (SELECT (s.mmr_commit_facts).\"timestamp\", (s.mmr_commit_facts).roident, %s "
-				   "FROM (SELECT pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) AS mmr_commit_facts, t.* "
-				   "FROM ONLY %s t OFFSET 0) s) TO STDOUT", columns, qualified_name);
+	/* Each row with the xid that wrote it; its facts are read per run. */
+	cmd = psprintf("COPY (SELECT t.xmin, %s FROM ONLY %s t) TO STDOUT",
+				   columns, qualified_name);
 	res = mmr_remote_exec(src, cmd);
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT)
 	{
@@ -404,71 +535,12 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	}
 	PQclear(res);
 
-	if (run.data == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&run);
-		MemoryContextSwitchTo(old);
-	}
-	resetStringInfo(&run);
-
-	/* COPY TO sends one row per message. */
-	for (;;)
-	{
-		char	   *buf;
-		int			len = PQgetCopyData(src, &buf, 1);
-		char	   *line;
-		char	   *end;
-		char	   *f_ts;
-		char	   *f_origin;
-
-		if (len == 0)
-		{
-			(void) mmr_remote_wait(src, false, 1000L);
-			if (!PQconsumeInput(src))
-				ereport(ERROR,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("lost the connection to the join node during the copy"),
-						 errdetail_internal("%s", mmr_remote_error(src))));
-			continue;
-		}
-		if (len == -1)
-			break;
-		if (len < -1)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not read the copy from the join node"),
-					 errdetail_internal("%s", mmr_remote_error(src))));
-
-		line = buf;
-		end = buf + len;
-		f_ts = next_field(&line, end);
-		f_origin = next_field(&line, end);
-		if (strcmp(f_ts, cur_ts) != 0 || strcmp(f_origin, cur_origin) != 0 ||
-			run.len >= 16 * 1024 * 1024)
-		{
-			copy_run(rel, ts, origin, stamps);
-			strlcpy(cur_ts, f_ts, sizeof(cur_ts));
-			strlcpy(cur_origin, f_origin, sizeof(cur_origin));
-			/* frozen rows have no known timestamp: 0, as on the join node */
-			ts = strcmp(f_ts, "\\N") == 0 ? 0 :
-				DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-														CStringGetDatum(f_ts),
-														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1)));
-			origin = map_origin(map, f_origin);
-		}
-		appendBinaryStringInfo(&run, line, end - line);
-		bytes += len;
-		PQfreemem(buf);
-
-		SpinLockAcquire(&slot->mutex);
-		slot->bytes_copied += len;
-		SpinLockRelease(&slot->mutex);
-		CHECK_FOR_INTERRUPTS();
-	}
-	copy_run(rel, ts, origin, stamps);
+	memset(&stream, 0, sizeof(stream));
+	stream.src = src;
+	stream.slot = slot;
+	if (fetch_row(true))
+		while (stream.row != NULL)
+			copy_run(rel, stamps);
 	table_close(rel, NoLock);
 
 	res = PQgetResult(src);
@@ -486,10 +558,12 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 	while ((res = PQgetResult(src)) != NULL)
 		PQclear(res);
 
+	read_commit_facts(src, map, *stamps, first_stamp);
+
 	SpinLockAcquire(&slot->mutex);
 	slot->tables_done++;
 	SpinLockRelease(&slot->mutex);
-	return bytes;
+	return stream.bytes;
 }
 
 /*

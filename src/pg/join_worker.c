@@ -91,6 +91,23 @@ typedef struct JoinInfo
 static MmrWorkerSlot *join_slot = NULL;
 static bool origin_session_active = false;
 
+/*
+ * How long each step of this worker's run took, logged when the join is
+ * done (docs/join.md, Measured): "step 1.23 s, ...".
+ */
+static StringInfoData step_times;
+static TimestampTz step_started;
+
+static void
+step_done(const char *step)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	appendStringInfo(&step_times, "%s%s %.2f s", step_times.len > 0 ? ", " : "",
+					 step, (now - step_started) / 1000000.0);
+	step_started = now;
+}
+
 static void
 end_origin_session(void)
 {
@@ -462,6 +479,7 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 
 	pre_data = mmr_join_dump_schema(j->join_dsn, snapshot, "pre-data");
 	post_data = mmr_join_dump_schema(j->join_dsn, snapshot, "post-data");
+	step_done("pg_dump");
 	tables = mmr_join_list_tables(src);
 	SpinLockAcquire(&join_slot->mutex);
 	join_slot->tables_total = list_length(tables);
@@ -479,11 +497,14 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 
 	mmr_join_restore_schema(pre_data);
 	build_origin_map(src, j, join_node, &map);
+	step_done("pre-data");
 	mmr_join_set_phase(join_slot, "copying_data");
 	foreach(lc, tables)
 		(void) mmr_join_copy_table(src, lfirst(lc), join_slot, &map, &stamps);
 	mmr_join_copy_sequences(src);
+	step_done("data");
 	mmr_join_restore_schema(post_data);
+	step_done("post-data");
 	save_stamps(j, stamps);
 	list_free_deep(stamps);
 
@@ -505,6 +526,7 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 	replorigin_session_origin_timestamp = GetCurrentTimestamp();
 	end_local();
 	end_origin_session();
+	step_done("commit");
 	j->copy_done = true;
 }
 
@@ -539,8 +561,10 @@ finish_copy(JoinInfo *j)
 	}
 	nstamps = SPI_processed;
 	end_local();
+	step_done("stamps");
 
 	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+	step_done("checkpoint");
 
 	begin_local();
 	if (SPI_execute_with_args("DELETE FROM mmr.join_stamp WHERE join_id = $1",
@@ -605,6 +629,8 @@ join_copy(JoinInfo *j)
 			p->slot_start = create_slot_at(p->dsn, mmr_peer_object_name(p->dboid, j->node_id));
 	}
 
+	step_done("slots");
+
 	/* 2. J has what N's streams from the others will not carry. */
 	foreach(lc, j->peers)
 	{
@@ -630,6 +656,7 @@ join_copy(JoinInfo *j)
 		read_origin_progress(hold, j, join_node);
 		PQfinish(hold);
 		hold = NULL;
+		step_done("snapshot");
 
 		/* 4. Copy. */
 		src = mmr_remote_connect(j->join_dsn, false, "mmr join copy");
@@ -686,10 +713,12 @@ join_catch_up(JoinInfo *j)
 		LWLockRelease(MmrShmem->lock);
 		if (all)
 			break;
+		/* An apply worker that caught up sets our latch; the timeout is a safety net. */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 200L, PG_WAIT_EXTENSION);
+						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	step_done("catch-up");
 
 	conn = mmr_remote_connect(j->join_dsn, false, "mmr join");
 	PG_TRY();
@@ -703,10 +732,24 @@ join_catch_up(JoinInfo *j)
 	}
 	PG_END_TRY();
 
+	/*
+	 * Our own row says ready at once, not replicated: J's update of it
+	 * follows through J's stream.  mmr.wait_for_join waits for both.
+	 */
 	begin_local();
+	replorigin_session_origin = DoNotReplicateId;
+	if (SPI_execute_with_args("UPDATE mmr.node SET status = 'ready' WHERE node_id = $1 AND status = 'joining'",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(j->node_id)},
+							  NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update mmr.node");
 	join_advance(j, "ready", NULL);
 	end_local();
-	ereport(LOG, (errmsg("mmr join of node \"%s\" is complete", j->node_name)));
+	replorigin_session_origin = InvalidRepOriginId;
+	ConditionVariableBroadcast(&MmrShmem->join_done_cv);
+	step_done("ready");
+	ereport(LOG,
+			(errmsg("mmr join of node \"%s\" is complete", j->node_name),
+			 errdetail("Steps of this worker: %s.", step_times.data)));
 }
 
 /*
@@ -760,6 +803,7 @@ join_fail(JoinInfo *j, const char *message)
 	begin_local();
 	join_advance(j, "failed", message);
 	end_local();
+	ConditionVariableBroadcast(&MmrShmem->join_done_cv);
 	mmr_join_set_phase(join_slot, "");
 	part_after_failure(j);
 	ereport(LOG,
@@ -781,6 +825,8 @@ mmr_join_worker_main(Datum main_arg)
 
 	join_slot = mmr_slot_acquire(MMR_WORKER_JOIN, dboid, 0, NULL);
 	mmr_slot_attach(join_slot);
+	initStringInfo(&step_times);
+	step_started = GetCurrentTimestamp();
 
 	if (!load_join(&j))
 		proc_exit(0);

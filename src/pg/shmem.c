@@ -44,6 +44,7 @@ mmr_shmem_startup(void)
 		MmrShmem->lock = &(GetNamedLWLockTranche("mmr"))->lock;
 		pg_atomic_init_u32(&MmrShmem->group_change_count, 0);
 		pg_atomic_init_u64(&MmrShmem->tombstone_writes, 0);
+		ConditionVariableInit(&MmrShmem->join_done_cv);	/* mmr join */
 		for (int i = 0; i < MMR_MAX_WORKERS; i++)
 			SpinLockInit(&MmrShmem->workers[i].mutex);
 	}
@@ -182,9 +183,39 @@ mmr_slot_detach(MmrWorkerSlot *slot)
 void
 mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state)
 {
+	bool		now_streaming;
+
 	SpinLockAcquire(&slot->mutex);
+	now_streaming = state == MMR_APPLY_STREAMING && slot->state != state;
 	slot->state = state;
 	SpinLockRelease(&slot->mutex);
+
+	/* mmr join: a joining node's join worker waits for every stream. */
+	if (now_streaming)
+		mmr_wake_join_worker(slot->dboid);
+}
+
+/*
+ * mmr_wake_join_worker sets the latch of the database's join worker, if
+ * one runs (mmr join).
+ */
+void
+mmr_wake_join_worker(Oid dboid)
+{
+	MmrWorkerSlot *slot;
+	Latch	   *latch = NULL;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	slot = mmr_slot_find(MMR_WORKER_JOIN, dboid, 0);
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&slot->mutex);
+		latch = slot->latch;
+		SpinLockRelease(&slot->mutex);
+	}
+	if (latch != NULL)
+		SetLatch(latch);
+	LWLockRelease(MmrShmem->lock);
 }
 
 /*

@@ -11,6 +11,7 @@
 
 #include "access/xlogdefs.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
@@ -119,6 +120,9 @@ typedef struct MmrShmemData
 	 * tombstone lookup of an INSERT until the count moves.
 	 */
 	pg_atomic_uint64 tombstone_writes;
+
+	/* mmr join: broadcast when a join ends (mmr.wait_for_join sleeps on it) */
+	ConditionVariable join_done_cv;
 } MmrShmemData;
 
 extern MmrShmemData *MmrShmem;
@@ -139,6 +143,7 @@ extern void mmr_slot_set_error(MmrWorkerSlot *slot, const char *message);
 extern bool mmr_apply_paused(Oid dboid);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
+extern void mmr_wake_join_worker(Oid dboid);	/* mmr join */
 extern const char *mmr_apply_state_name(MmrApplyState state);
 extern void mmr_note_tombstone_write(void);
 extern uint64 mmr_tombstone_writes(void);

@@ -1,0 +1,108 @@
+# Two nodes join at once through two different members (issue 7): they
+# pick the same node id from their join nodes' views, and each claims it on
+# every member (mmr.claim_node_id).  The first at the common member gets
+# on; the other is refused with a clear error, and its retry, once the
+# first is ready, joins with another id.  All four end ready everywhere
+# with ids 1 to 4, and writes on each reach all.
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MmrTest;
+
+my @nodes = map { mmr_node("n$_") } 1 .. 4;
+my ($n1, $n2, $n3, $n4) = @nodes;
+
+$n1->safe_psql('postgres', q{
+	CREATE EXTENSION mmr;
+	CREATE TABLE t (id integer PRIMARY KEY, origin text);
+	INSERT INTO t SELECT g, 'seed' FROM generate_series(1, 1000) g;
+});
+$n1->safe_psql('postgres',
+	"SELECT mmr.group_create('n1', \$\$" . $n1->connstr('postgres') . "\$\$)");
+mmr_join_with_copy($n2, $n1);
+mmr_wait_until($n1, "SELECT count(*) = 2 FROM mmr.nodes WHERE status = 'ready'");
+$n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
+$n4->safe_psql('postgres', 'CREATE EXTENSION mmr');
+
+# Hold the claims on n1, the first member both joins consult, so that both
+# have read their join node's group (and picked id 3) before either claims.
+my ($hold_in, $hold_out, $hold_err) = ('', '', '');
+my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
+my $holder = IPC::Run::start(
+	[ 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $n1->connstr('postgres') ],
+	'<', \$hold_in, '>', \$hold_out, '2>', \$hold_err, $timer);
+$hold_in = "BEGIN;\nLOCK TABLE mmr.node_id_claim IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n";
+$holder->pump until $hold_out =~ /locked/ || $timer->is_expired;
+like($hold_out, qr/locked/, "n1's claims are held");
+
+sub start_join
+{
+	my ($node, $via) = @_;
+	my ($out, $err) = ('', '');
+	my $sql = "SELECT mmr.group_join('" . $node->name . "', \$\$" . $node->connstr('postgres')
+	  . "\$\$, \$\$" . $via->connstr('postgres') . "\$\$)";
+	my $h = IPC::Run::start([ 'psql', '-X', '-qAt', '-d', $node->connstr('postgres'), '-c', $sql ],
+		'>', \$out, '2>', \$err,
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	return { node => $node, handle => $h, err => \$err };
+}
+my @joins = (start_join($n3, $n1), start_join($n4, $n2));
+mmr_wait_until($n1,
+	"SELECT count(*) = 2 FROM pg_locks WHERE relation = 'mmr.node_id_claim'::regclass AND NOT granted");
+pass('both joins wait for their claim on n1');
+$hold_in .= "COMMIT;\n";
+$holder->finish;
+
+my (@won, @lost);
+for my $j (@joins)
+{
+	$j->{handle}->finish;
+	if ($j->{handle}->result == 0) { push @won, $j } else { push @lost, $j }
+}
+is(scalar(@won), 1, 'one of the two joins went on');
+is(scalar(@lost), 1, 'the other was refused');
+my ($winner, $loser) = ($won[0]{node}, $lost[0]{node});
+my $winner_name = $winner->name;
+like(${ $lost[0]{err} }, qr/ERROR:  node "$winner_name" is joining the group/,
+	'the refusal names the join in progress');
+like(${ $lost[0]{err} }, qr/HINT:  Retry once it is ready/, 'and says what to do');
+is($loser->safe_psql('postgres', 'SELECT count(*) FROM mmr.local_node'), '0',
+	'the refused node is not in a group');
+
+$winner->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
+mmr_wait_until($_, "SELECT count(*) = 3 FROM mmr.nodes WHERE status = 'ready'") for ($n1, $n2, $winner);
+
+# The retry, through the same member as before, now knows the winner.
+my $via = $loser == $n3 ? $n1 : $n2;
+$loser->safe_psql('postgres',
+	"SELECT mmr.group_join('" . $loser->name . "', \$\$" . $loser->connstr('postgres')
+	  . "\$\$, \$\$" . $via->connstr('postgres') . "\$\$)");
+$loser->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
+pass('the refused join succeeds on retry');
+
+for my $node (@nodes)
+{
+	mmr_wait_until($node, "SELECT count(*) = 4 FROM mmr.nodes WHERE status = 'ready'");
+	mmr_wait_until($node, "SELECT count(*) = 3 FROM mmr.replication_status WHERE state = 'streaming'");
+	is($node->safe_psql('postgres', "SELECT string_agg(node_id::text, ',' ORDER BY node_id) FROM mmr.nodes"),
+		'1,2,3,4', $node->name . ': four nodes with different ids');
+}
+is($winner->safe_psql('postgres', 'SELECT node_id FROM mmr.nodes WHERE is_local'), '3',
+	'the first join got id 3');
+is($loser->safe_psql('postgres', 'SELECT node_id FROM mmr.nodes WHERE is_local'), '4',
+	'the retried join got id 4');
+
+my $id = 10000;
+for my $node (@nodes)
+{
+	$id++;
+	$node->safe_psql('postgres', "INSERT INTO t VALUES ($id, '" . $node->name . "')");
+}
+mmr_wait_until($_, "SELECT count(*) = 4 FROM t WHERE id > 10000") for @nodes;
+pass('writes on every node reach every node');
+
+done_testing();
