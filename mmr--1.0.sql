@@ -342,3 +342,23 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.conflict_history', '');
 -- Joining with a data copy: progress is public, like replication_status.
 GRANT SELECT ON mmr.join_status TO PUBLIC;
 GRANT EXECUTE ON FUNCTION mmr.join_progress() TO PUBLIC;
+
+/*
+ * mmr.skip_transaction (src/pg/skip_transaction.c): per peer, the commit LSN
+ * of the one remote transaction that apply is to skip (local).  Its
+ * catalog_changed trigger tells a running apply worker to read it again.
+ */
+CREATE TABLE mmr.apply_skip (
+    node_id            integer PRIMARY KEY,
+    remote_commit_lsn  pg_lsn NOT NULL,
+    requested_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.apply_skip
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+REVOKE ALL ON mmr.apply_skip FROM PUBLIC;
+
+CREATE FUNCTION mmr.skip_transaction(peer_name text, remote_commit_lsn pg_lsn)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_skip_transaction';
+REVOKE EXECUTE ON FUNCTION mmr.skip_transaction(text, pg_lsn) FROM PUBLIC;
