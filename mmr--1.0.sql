@@ -424,6 +424,8 @@ CREATE EVENT TRIGGER mmr_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION mmr.forget_dropped_tables();
 ALTER EVENT TRIGGER mmr_forget_dropped_tables ENABLE ALWAYS;
 REVOKE EXECUTE ON FUNCTION mmr.forget_dropped_tables() FROM PUBLIC;
+
+/*
  * DDL replication (src/pg/ddl_capture.c, docs/ddl.md).
  */
 
@@ -433,3 +435,23 @@ CREATE FUNCTION mmr.replicate_ddl(command text)
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mmr_replicate_ddl';
 REVOKE EXECUTE ON FUNCTION mmr.replicate_ddl(text) FROM PUBLIC;
+
+/*
+ * mmr.skip_transaction (src/pg/skip_transaction.c): per peer, the commit LSN
+ * of the one remote transaction that apply is to skip (local).  Its
+ * catalog_changed trigger tells a running apply worker to read it again.
+ */
+CREATE TABLE mmr.apply_skip (
+    node_id            integer PRIMARY KEY,
+    remote_commit_lsn  pg_lsn NOT NULL,
+    requested_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON mmr.apply_skip
+    FOR EACH ROW EXECUTE FUNCTION mmr.catalog_changed();
+REVOKE ALL ON mmr.apply_skip FROM PUBLIC;
+
+CREATE FUNCTION mmr.skip_transaction(peer_name text, remote_commit_lsn pg_lsn)
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'mmr_skip_transaction';
+REVOKE EXECUTE ON FUNCTION mmr.skip_transaction(text, pg_lsn) FROM PUBLIC;

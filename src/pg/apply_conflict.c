@@ -70,6 +70,7 @@ static void row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out);
 static char *find_tombstone(ChangeState *cs, TupleTableSlot *keyslot,
 							MmrConflictFacts *f);
 static void decide(const MmrConflictFacts *f, MmrConflictDecision *d);
+static bool insert_new(ChangeState *cs, TupleTableSlot *remote);
 static void apply_insert(ChangeState *cs);
 static void apply_update(ChangeState *cs);
 static void apply_delete(ChangeState *cs);
@@ -243,6 +244,27 @@ decide(const MmrConflictFacts *f, MmrConflictDecision *d)
 }
 
 /*
+ * insert_new: the common case of a remote INSERT, a key that has no
+ * tombstone and whose decision, meeting nothing, is to insert: the row is
+ * inserted at once (mmr_exec_insert_new).  Returns false, having changed
+ * nothing, when a unique index holds one of its values, or the key has a
+ * tombstone: the change then takes the probing path.
+ */
+static bool
+insert_new(ChangeState *cs, TupleTableSlot *remote)
+{
+	MmrConflictFacts f = cs->base;
+	MmrConflictDecision d;
+
+	(void) find_tombstone(cs, remote, &f);
+	if (f.tombstone_exists)
+		return false;
+	decide(&f, &d);
+	return d.conflict == MMR_CONFLICT_NONE && d.action == MMR_ACTION_INSERT &&
+		!d.call_custom && mmr_exec_insert_new(cs->ex, remote);
+}
+
+/*
  * apply_insert: the remote row meets the row with its key (the target),
  * other rows holding its unique values, its key's tombstone, or nothing.
  */
@@ -255,6 +277,8 @@ apply_insert(ChangeState *cs)
 	MmrConflictDecision d;
 	MmrUniqueHits hits;
 
+	if (insert_new(cs, remote))
+		return;
 	mmr_exec_find_unique(cs->ex, remote, NULL, &hits);
 	if (hits.target != NULL)
 	{

@@ -40,6 +40,7 @@
 #include "commands/tablecmds.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "libpq/pqformat.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
@@ -625,6 +626,72 @@ void
 mmr_exec_insert(MmrApplyExec *ex, TupleTableSlot *slot)
 {
 	ExecSimpleRelationInsert(ex->relinfo, ex->estate, slot);
+}
+
+/*
+ * mmr_exec_insert_new inserts a remote new row that is expected to meet no
+ * local row, at the cost of PostgreSQL's own apply: each unique index is
+ * descended once, by the insertion itself.  It does what
+ * ExecSimpleRelationInsert does, but the unique indexes the probe would
+ * look at only report a possible duplicate (UNIQUE_CHECK_PARTIAL, as for a
+ * deferred constraint) instead of raising one.  Then the new tuple is
+ * deleted again, before any AFTER trigger or constraint saw it, and false
+ * is returned: the caller probes and decides (mmr_exec_find_unique).
+ *
+ * The deleted tuple is invisible to this transaction at once; other
+ * sessions see an insertion in progress until we end, as for any row we
+ * insert.  Its WAL carries the peer's replication origin, so this node's
+ * walsenders filter it out like every applied change.  A table with BEFORE
+ * ROW INSERT triggers is left to the probing path (false at once): its
+ * triggers must not run twice.
+ */
+bool
+mmr_exec_insert_new(MmrApplyExec *ex, TupleTableSlot *slot)
+{
+	ResultRelInfo *relinfo = ex->relinfo;
+	Relation	rel = relinfo->ri_RelationDesc;
+	EState	   *estate = ex->estate;
+	List	   *arbiters = NIL;
+	List	   *recheck = NIL;
+	bool		duplicate = false;
+
+	if (relinfo->ri_TrigDesc && relinfo->ri_TrigDesc->trig_insert_before_row)
+		return false;
+
+	CheckCmdReplicaIdentity(rel, CMD_INSERT);
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(relinfo, estate, slot, CMD_INSERT);
+
+	simple_table_tuple_insert(rel, slot);
+	if (relinfo->ri_NumIndices > 0)
+	{
+		for (int u = 0; u < ex->rel->nunique; u++)
+			arbiters = lappend_oid(arbiters, ex->rel->unique[u].indexoid);
+		recheck = ExecInsertIndexTuples(relinfo, slot, estate, false,
+										arbiters != NIL, &duplicate, arbiters);
+	}
+	if (duplicate)
+	{
+		/* Our own insertion is visible to the delete only in a later command. */
+		CommandCounterIncrement();
+		estate->es_output_cid = GetCurrentCommandId(true);
+		simple_table_tuple_delete(rel, &slot->tts_tid, estate->es_snapshot);
+		return false;
+	}
+
+	/*
+	 * Constraints after the insertion, not before as in
+	 * ExecSimpleRelationInsert: a row that meets a local row is decided
+	 * first (it may be skipped), and a violation aborts the transaction
+	 * with the tuple either way.
+	 */
+	if (rel->rd_att->constr)
+		ExecConstraints(relinfo, slot, estate);
+	if (rel->rd_rel->relispartition)
+		ExecPartitionCheck(relinfo, slot, estate, true);
+
+	ExecARInsertTriggers(estate, relinfo, slot, recheck, NULL);
+	return true;
 }
 
 void

@@ -22,6 +22,14 @@
  *	  local clock is waited out at BEGIN, before any lock is taken, as
  *	  mmr_clock_skew_decide says.
  *
+ *	  Each table's changes run as the table's owner (SPEC 7, PostgreSQL
+ *	  16's run_as_owner = false): its defaults, constraints, index
+ *	  expressions and triggers never get the worker's superuser rights.
+ *	  The user is switched, with SECURITY_RESTRICTED_OPERATION and a GUC
+ *	  nest level of its own, only when a change's table has another owner
+ *	  than the previous change's, and switched back before COMMIT and
+ *	  TRUNCATE; an error's abort restores it by itself.
+ *
  *	  Everything allocated while applying a message lives in the message
  *	  context, which the loop resets after each message.
  *
@@ -31,11 +39,14 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "replication/origin.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -55,6 +66,23 @@ MmrRemoteXact mmr_remote_xact;
 static uint64 remote_xact_seq = 0;
 static TimestampTz last_skew_warning = 0;
 
+/*
+ * Whom the current local transaction runs as: the owner of the table of
+ * the last change (InvalidOid: the worker's own user), and whether its
+ * changes met tables of more than one owner.
+ */
+typedef struct ApplyUser
+{
+	Oid			run_as;			/* the table owner switched to, or InvalidOid */
+	Oid			worker_userid;	/* what to switch back to */
+	int			worker_sec_context;
+	int			nestlevel;		/* GUC nest level of the switch */
+	Oid			xact_owner;		/* owner of the transaction's first table */
+	bool		xact_owners_mixed;
+} ApplyUser;
+
+static ApplyUser apply_user;
+
 static void apply_begin(const MmrBegin *begin);
 static void apply_commit(const MmrCommit *commit);
 static void apply_change(MmrChangeKind kind, const MmrChange *change);
@@ -64,6 +92,9 @@ static void apply_wait_for_clock(const MmrBegin *begin);
 static void require_remote_xact(const char *what);
 static void begin_step(void);
 static void end_step(void);
+static void note_skipped(uint32 remote_relid);
+static void run_as_owner(Relation rel);
+static void run_as_worker(void);
 
 /*
  * mmr_apply_in_remote_xact tells whether a remote transaction is open (the
@@ -159,6 +190,10 @@ apply_begin(const MmrBegin *begin)
 	mmr_remote_xact.nconflicts = 0;
 	mmr_remote_xact.changed_node_catalog = false;
 	mmr_remote_xact.nhorizon = 0;
+	mmr_remote_xact.skipping = mmr_skip_matches(begin->final_lsn);
+	mmr_remote_xact.nskipped = 0;
+	mmr_remote_xact.nskipped_relations = 0;
+	mmr_remote_xact.more_skipped_relations = false;
 
 	mmr_apply_errctx.remote_xid = begin->xid;
 	mmr_apply_errctx.final_lsn = begin->final_lsn;
@@ -246,8 +281,26 @@ apply_commit(const MmrCommit *commit)
 						LSN_FORMAT_ARGS(commit->commit_lsn),
 						LSN_FORMAT_ARGS(mmr_remote_xact.final_lsn))));
 
+	/* A skip request is consumed or cleared in this commit. */
+	if (mmr_skip_pending())
+	{
+		if (!IsTransactionState())
+			StartTransactionCommand();
+		run_as_worker();
+		mmr_skip_commit(&mmr_remote_xact, commit);
+		if (mmr_remote_xact.skipping)
+			mmr_remote_xact.nconflicts++;
+	}
+
 	if (IsTransactionState())
 	{
+		/*
+		 * Deferred triggers fire at commit: as the owner when the whole
+		 * transaction changed one owner's tables (else as the worker).
+		 */
+		if (OidIsValid(apply_user.run_as) && !apply_user.xact_owners_mixed)
+			AfterTriggerFireDeferred();
+		run_as_worker();
 		mmr_conflict_note_commit(GetTopTransactionIdIfAny());
 		replorigin_session_origin_lsn = commit->end_lsn;
 		replorigin_session_origin_timestamp = commit->commit_time;
@@ -342,7 +395,12 @@ static void
 begin_step(void)
 {
 	if (!IsTransactionState())
+	{
 		StartTransactionCommand();
+		apply_user.run_as = InvalidOid;
+		apply_user.xact_owner = InvalidOid;
+		apply_user.xact_owners_mixed = false;
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(mmr_apply_message_context);
 }
@@ -390,8 +448,14 @@ apply_change(MmrChangeKind kind, const MmrChange *change)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("peer sent DELETE without the old row's key")));
 
+	if (mmr_remote_xact.skipping)
+	{
+		note_skipped(change->relid);
+		return;
+	}
 	begin_step();
 	rel = mmr_apply_open_target(change->relid, RowExclusiveLock);
+	run_as_owner(rel->localrel);
 	mmr_apply_row_change(rel, kind, change);
 	mmr_relmap_close(rel, NoLock);
 	end_step();
@@ -401,7 +465,80 @@ static void
 apply_truncate(const MmrTruncate *truncate)
 {
 	require_remote_xact("TRUNCATE");
+	if (mmr_remote_xact.skipping)
+	{
+		for (uint32 i = 0; i < truncate->nrelids; i++)
+			note_skipped(truncate->relids[i]);
+		return;
+	}
 	begin_step();
+	run_as_worker();
 	mmr_exec_truncate(truncate);
 	end_step();
+}
+
+/*
+ * note_skipped counts a change of a skipped transaction and remembers the
+ * first tables it was for, for the conflict log.
+ */
+static void
+note_skipped(uint32 remote_relid)
+{
+	MmrApplyRelation *rel = mmr_relmap_lookup(remote_relid);
+	char		name[2 * NAMEDATALEN + 1];
+
+	mmr_remote_xact.nskipped++;
+	snprintf(name, sizeof(name), "%s.%s", rel->nspname, rel->relname);
+	for (int i = 0; i < mmr_remote_xact.nskipped_relations; i++)
+		if (strcmp(mmr_remote_xact.skipped_relations[i], name) == 0)
+			return;
+	if (mmr_remote_xact.nskipped_relations == MMR_SKIP_MAX_RELATIONS)
+	{
+		mmr_remote_xact.more_skipped_relations = true;
+		return;
+	}
+	strlcpy(mmr_remote_xact.skipped_relations[mmr_remote_xact.nskipped_relations++],
+			name, sizeof(name));
+}
+
+/*
+ * run_as_owner makes the change of rel run as rel's owner, switching only
+ * when the owner differs from the previous change's.  Another user than
+ * the worker's runs under SECURITY_RESTRICTED_OPERATION, in a GUC nest
+ * level that run_as_worker rolls back, so that nothing it sets outlives
+ * its changes.
+ */
+static void
+run_as_owner(Relation rel)
+{
+	Oid			owner = rel->rd_rel->relowner;
+
+	if (!OidIsValid(apply_user.xact_owner))
+		apply_user.xact_owner = owner;
+	else if (apply_user.xact_owner != owner)
+		apply_user.xact_owners_mixed = true;
+
+	if (owner == apply_user.run_as)
+		return;
+	run_as_worker();
+	GetUserIdAndSecContext(&apply_user.worker_userid,
+						   &apply_user.worker_sec_context);
+	if (owner == apply_user.worker_userid)
+		return;
+	SetUserIdAndSecContext(owner, apply_user.worker_sec_context |
+						   SECURITY_RESTRICTED_OPERATION);
+	apply_user.nestlevel = NewGUCNestLevel();
+	apply_user.run_as = owner;
+}
+
+/* run_as_worker switches back to the worker's own user. */
+static void
+run_as_worker(void)
+{
+	if (!OidIsValid(apply_user.run_as))
+		return;
+	AtEOXact_GUC(false, apply_user.nestlevel);
+	SetUserIdAndSecContext(apply_user.worker_userid,
+						   apply_user.worker_sec_context);
+	apply_user.run_as = InvalidOid;
 }

@@ -17,6 +17,7 @@
 #include "datatype/timestamp.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "replication/origin.h"
 #include "storage/lockdefs.h"
 #include "utils/palloc.h"
 
@@ -41,6 +42,9 @@ typedef struct MmrApplyErrorContext
 	XLogRecPtr	final_lsn;		/* commit LSN of the remote transaction */
 } MmrApplyErrorContext;
 
+/* Tables named in the conflict log row of a skipped transaction. */
+#define MMR_SKIP_MAX_RELATIONS 5
+
 /* The remote transaction being applied (apply_handlers.c). */
 typedef struct MmrRemoteXact
 {
@@ -55,6 +59,13 @@ typedef struct MmrRemoteXact
 	int			nhorizon;		/* the sender's horizon for the next change;
 								 * 0: unknown */
 	MmrHorizonEntry horizon[MMR_MAX_HORIZON];
+
+	/* mmr.skip_transaction asked to skip it (skip_transaction.c) */
+	bool		skipping;
+	uint64		nskipped;		/* changes not applied */
+	int			nskipped_relations;	/* the first tables they were for */
+	char		skipped_relations[MMR_SKIP_MAX_RELATIONS][2 * NAMEDATALEN + 1];
+	bool		more_skipped_relations;
 } MmrRemoteXact;
 
 /* Executor state of one change of one table (apply_exec.c). */
@@ -103,6 +114,7 @@ extern void mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
 								 TupleTableSlot *target, MmrUniqueHits *hits);
 extern TupleTableSlot *mmr_exec_extra_slot(MmrApplyExec *ex);
 extern void mmr_exec_insert(MmrApplyExec *ex, TupleTableSlot *slot);
+extern bool mmr_exec_insert_new(MmrApplyExec *ex, TupleTableSlot *slot);
 extern void mmr_exec_update(MmrApplyExec *ex, TupleTableSlot *localslot,
 							TupleTableSlot *newslot);
 extern void mmr_exec_delete(MmrApplyExec *ex, TupleTableSlot *localslot);
@@ -113,10 +125,17 @@ extern void mmr_apply_row_change(MmrApplyRelation *rel, MmrChangeKind kind,
 								 const MmrChange *change);
 extern void mmr_conflict_note_commit(TransactionId local_xid);
 
+/* skip_transaction.c */
+extern void mmr_skip_init(int32 peer_node_id);
+extern bool mmr_skip_matches(XLogRecPtr final_lsn);
+extern bool mmr_skip_pending(void);
+extern void mmr_skip_commit(const MmrRemoteXact *xact, const MmrCommit *commit);
+
 /* apply_progress.c */
 extern void mmr_progress_init(XLogRecPtr start_lsn);
 extern void mmr_progress_note_commit(XLogRecPtr remote_end,
 									 XLogRecPtr local_end);
 extern bool mmr_progress_get(XLogRecPtr *applied, XLogRecPtr *flushed);
+extern TimestampTz mmr_progress_last_commit_time(RepOriginId originid);
 
 #endif							/* MMR_APPLY_INTERNAL_H */

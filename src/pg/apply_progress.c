@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * apply_progress.c
- *	  Which remote LSN the apply worker may report to its peer as flushed.
+ *	  Which remote LSN the apply worker may report to its peer as flushed,
+ *	  and the commit time of the last remote transaction applied before it
+ *	  started.
  *
  * NOTES
  *	  Applied transactions commit with synchronous_commit = off: the commit
@@ -24,11 +26,17 @@
  */
 #include "postgres.h"
 
+#include "access/commit_ts.h"
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "lib/ilist.h"
+#include "storage/lwlock.h"
 #include "utils/memutils.h"
 
 #include "apply_internal.h"
+
+/* How far back mmr_progress_last_commit_time looks, in transactions. */
+#define LAST_COMMIT_SCAN_XIDS 1000000
 
 typedef struct FlushPair
 {
@@ -119,4 +127,43 @@ mmr_progress_get(XLogRecPtr *applied, XLogRecPtr *flushed)
 	*applied = applied_remote;
 	*flushed = flushed_remote;
 	return !dlist_is_empty(&pending_pairs);
+}
+
+/*
+ * mmr_progress_last_commit_time returns the origin's commit time of the
+ * last remote transaction that was applied here under originid, or 0 when
+ * none is found.  Origins keep only LSNs, but each applied commit records
+ * the origin and the origin's commit time in commit_ts (apply_handlers.c),
+ * so the newest local transaction with that origin tells.  The look goes
+ * back at most LAST_COMMIT_SCAN_XIDS transactions (a fraction of a second,
+ * once per worker start); past that, or without commit_ts, the time stays
+ * unknown until the first applied commit, which only makes this node's
+ * horizon claim less than it has seen.
+ */
+TimestampTz
+mmr_progress_last_commit_time(RepOriginId originid)
+{
+	TransactionId xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+	TransactionId oldest;
+
+	if (!track_commit_timestamp)
+		return 0;
+	LWLockAcquire(CommitTsLock, LW_SHARED);
+	oldest = ShmemVariableCache->oldestCommitTsXid;
+	LWLockRelease(CommitTsLock);
+	if (!TransactionIdIsNormal(oldest))
+		return 0;
+
+	for (int i = 0; i < LAST_COMMIT_SCAN_XIDS; i++)
+	{
+		TimestampTz ts;
+		RepOriginId nodeid;
+
+		TransactionIdRetreat(xid);
+		if (!TransactionIdIsNormal(xid) || TransactionIdPrecedes(xid, oldest))
+			break;
+		if (TransactionIdGetCommitTsData(xid, &ts, &nodeid) && nodeid == originid)
+			return ts;
+	}
+	return 0;
 }

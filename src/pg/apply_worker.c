@@ -100,6 +100,7 @@ static bool flush_pending = false;
 static XLogRecPtr catchup_target = InvalidXLogRecPtr;	/* peer's flush LSN
 														 * when we connected */
 
+static char *error_text(ErrorData *edata);
 static char *one_line(const char *message);
 static void apply_attach_slot(int32 peer_node_id);
 static void apply_load_peer(int32 peer_node_id);
@@ -162,6 +163,7 @@ mmr_apply_worker_main(Datum main_arg)
 
 		apply_load_peer(args.peer_node_id);
 		mmr_apply_errctx.peer_name = peer.name;
+		mmr_skip_init(peer.node_id);
 
 		/*
 		 * Triggers and foreign keys behave as in PostgreSQL's own apply: only
@@ -188,10 +190,7 @@ mmr_apply_worker_main(Datum main_arg)
 		 */
 		MemoryContextSwitchTo(worker_context);
 		edata = CopyErrorData();
-		mmr_slot_set_error(mmr_apply_slot,
-						   one_line(edata->detail != NULL ?
-									psprintf("%s: %s", edata->message, edata->detail) :
-									edata->message));
+		mmr_slot_set_error(mmr_apply_slot, error_text(edata));
 
 		/*
 		 * An error resolution is logged in a fresh transaction after the
@@ -204,6 +203,26 @@ mmr_apply_worker_main(Datum main_arg)
 	PG_END_TRY();
 
 	proc_exit(0);
+}
+
+/*
+ * error_text is what mmr.replication_status.last_error shows of an error:
+ * its message and detail (which for connection failures holds libpq's
+ * reason), on one line, and the remote transaction it stopped, whose
+ * commit LSN is what mmr.skip_transaction() takes.
+ */
+static char *
+error_text(ErrorData *edata)
+{
+	char	   *text = edata->message;
+
+	if (edata->detail != NULL)
+		text = psprintf("%s: %s", text, edata->detail);
+	if (TransactionIdIsValid(mmr_apply_errctx.remote_xid))
+		text = psprintf("%s (remote transaction %u committed at %X/%X)", text,
+						mmr_apply_errctx.remote_xid,
+						LSN_FORMAT_ARGS(mmr_apply_errctx.final_lsn));
+	return one_line(text);
 }
 
 /*
@@ -320,13 +339,16 @@ apply_load_peer(int32 peer_node_id)
 /*
  * apply_setup_origin binds this session to the peer's replication origin
  * (creating it on first use) and returns its progress: the end of the last
- * remote transaction that committed here, or 0/0 for none.
+ * remote transaction that committed here, or 0/0 for none.  The commit
+ * time of that transaction goes into the slot.
  */
 static XLogRecPtr
 apply_setup_origin(void)
 {
 	RepOriginId originid;
 	XLogRecPtr	start_lsn;
+	TimestampTz last_commit_time;
+	bool		known;
 	char	   *name;
 
 	StartTransactionCommand();
@@ -338,6 +360,25 @@ apply_setup_origin(void)
 	replorigin_session_origin = originid;
 	start_lsn = replorigin_session_get_progress(false);
 	CommitTransactionCommand();
+
+	/*
+	 * After a server restart the slot knows no applied commit time yet (a
+	 * worker restart keeps it): this node's horizon for the peer, and the
+	 * lag, start from the last commit applied before.
+	 */
+	SpinLockAcquire(&mmr_apply_slot->mutex);
+	known = mmr_apply_slot->max_applied_commit_time != 0;
+	SpinLockRelease(&mmr_apply_slot->mutex);
+	if (!known)
+	{
+		last_commit_time = mmr_progress_last_commit_time(originid);
+		SpinLockAcquire(&mmr_apply_slot->mutex);
+		if (mmr_apply_slot->max_applied_commit_time < last_commit_time)
+			mmr_apply_slot->max_applied_commit_time = last_commit_time;
+		if (mmr_apply_slot->last_applied_commit_time == 0)
+			mmr_apply_slot->last_applied_commit_time = last_commit_time;
+		SpinLockRelease(&mmr_apply_slot->mutex);
+	}
 
 	return start_lsn;
 }

@@ -29,6 +29,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "replication/origin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -40,6 +41,7 @@
 #include "apply_internal.h"
 #include "conflict_log.h"
 #include "mmr.h"
+#include "tombstone.h"
 
 #define CONFLICT_LOG_NPARAMS 14
 
@@ -154,7 +156,13 @@ write_row(const MmrConflictLogRow *row)
 	char		nulls[CONFLICT_LOG_NPARAMS];
 	Datum	   *keys;
 	int			ret;
+	Oid			save_userid;
+	int			save_sec_context;
 
+	/* mmr's own catalog: written as its owner, whoever apply runs as. */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(mmr_tombstone_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (insert_plan == NULL)
@@ -215,6 +223,7 @@ write_row(const MmrConflictLogRow *row)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not log a conflict: %s", SPI_result_code_string(ret));
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 static char *
