@@ -31,10 +31,13 @@
  *	  mmr_sim rounds N        rounds: some nodes write from the state they
  *	                          all share, then everything is delivered:
  *	                          asserts convergence
+ *	  mmr_sim two_nodes N     concurrent writes on two nodes, exact
+ *	                          horizons: asserts convergence
  *	  ... N RESOLVER          the same under first_update_wins or
- *	                          origin_wins (three priority levels): causal
- *	                          and rounds (key only) asserted, concurrent
- *	                          reported
+ *	                          origin_wins (three priority levels), key only
+ *	                          in rounds and two_nodes: causal and rounds
+ *	                          asserted, two_nodes under origin_wins only,
+ *	                          concurrent reported
  *	  mmr_sim trace MODE SEED prints one seed's trace
  *	  mmr_sim scenarios       scripted cases (issue 6's causality cases)
  */
@@ -66,7 +69,8 @@ enum class Mode
 	CAUSAL,
 	NOWAIT,
 	UNIQUE_SKIP,
-	ROUNDS
+	ROUNDS,
+	TWO_NODES
 };
 
 /* seq orders the changes of one transaction (unique value registers) */
@@ -141,6 +145,8 @@ public:
 
 		std::shuffle(pool.begin(), pool.end(), rng_);
 		nnodes_ = pick(3, 5);
+		if (mode_ == Mode::TWO_NODES)
+			nnodes_ = 2;
 		/*
 		 * Coarse clocks make equal commit times (ties) frequent; fine ones
 		 * with tiny steps make the skew dominate; fine ones with steps of
@@ -153,10 +159,11 @@ public:
 		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
 		/*
 		 * The unique value registers replay writes in commit time order,
-		 * which is last_update_wins's: rounds under the other resolvers
-		 * are key only.
+		 * which is last_update_wins's: rounds and two nodes under the other
+		 * resolvers are key only.
 		 */
-		if (mode_ == Mode::ROUNDS && resolver_ != MMR_RESOLVER_LAST_UPDATE_WINS)
+		if ((mode_ == Mode::ROUNDS || mode_ == Mode::TWO_NODES) &&
+			resolver_ != MMR_RESOLVER_LAST_UPDATE_WINS)
 			unique_ = false;
 		for (int i = 0; i < nnodes_; i++)
 		{
@@ -302,7 +309,8 @@ public:
 private:
 	bool waits() const
 	{
-		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::ROUNDS;
+		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::ROUNDS ||
+			mode_ == Mode::TWO_NODES;
 	}
 
 	int pick(int lo, int hi)
@@ -381,10 +389,10 @@ private:
 		 * transactions applied after it, which the transaction may still see,
 		 * are missing from it.  A horizon may say less, never more.  (Not in
 		 * causal and rounds modes, where nothing is applied during a local
-		 * transaction.)
+		 * transaction, nor with two nodes, which models exact horizons.)
 		 */
-		if (mode_ != Mode::CAUSAL && mode_ != Mode::ROUNDS && !scripted_ &&
-			!n.past_horizons.empty() && pick(0, 3) == 0)
+		if (mode_ != Mode::CAUSAL && mode_ != Mode::ROUNDS && mode_ != Mode::TWO_NODES &&
+			!scripted_ && !n.past_horizons.empty() && pick(0, 3) == 0)
 			txn.horizon = n.past_horizons[static_cast<size_t>(
 				pick(0, static_cast<int>(n.past_horizons.size()) - 1))];
 		txn.heartbeat = false;
@@ -971,6 +979,8 @@ parse_mode(const char *s, Mode *mode)
 		*mode = Mode::UNIQUE_SKIP;
 	else if (std::strcmp(s, "rounds") == 0)
 		*mode = Mode::ROUNDS;
+	else if (std::strcmp(s, "two_nodes") == 0)
+		*mode = Mode::TWO_NODES;
 	else
 		return false;
 	return true;
@@ -991,6 +1001,8 @@ mode_name(Mode mode)
 			return "unique_skip";
 		case Mode::ROUNDS:
 			return "rounds";
+		case Mode::TWO_NODES:
+			return "two_nodes";
 	}
 	return "?";
 }
@@ -1011,16 +1023,28 @@ parse_resolver(const char *s, MmrResolverKind *resolver)
 /*
  * Which runs must converge.  last_update_wins: all but nowait and
  * unique_skip.  first_update_wins and origin_wins can order concurrent
- * writes against causality, so only causal chains and rounds of pairwise
- * concurrent writes converge under them (docs/conflicts.md, "Convergence
- * of the other resolvers").
+ * writes against causality: under both, causal chains and rounds of
+ * pairwise concurrent writes converge, and under origin_wins any
+ * interleaving on two nodes (docs/conflicts.md, "Convergence of the other
+ * resolvers").
  */
 bool
 asserted(Mode mode, MmrResolverKind resolver)
 {
-	if (mode == Mode::NOWAIT || mode == Mode::UNIQUE_SKIP)
-		return false;
-	return resolver == MMR_RESOLVER_LAST_UPDATE_WINS || mode != Mode::CONCURRENT;
+	switch (mode)
+	{
+		case Mode::NOWAIT:
+		case Mode::UNIQUE_SKIP:
+			return false;
+		case Mode::CONCURRENT:
+			return resolver == MMR_RESOLVER_LAST_UPDATE_WINS;
+		case Mode::TWO_NODES:
+			return resolver != MMR_RESOLVER_FIRST_UPDATE_WINS;
+		case Mode::CAUSAL:
+		case Mode::ROUNDS:
+			return true;
+	}
+	return false;
 }
 
 void
@@ -1294,8 +1318,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
-				 "       mmr_sim concurrent|causal|nowait|unique_skip|rounds SEEDS [RESOLVER]\n"
-				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|rounds SEED [RESOLVER]\n"
+				 "       mmr_sim concurrent|causal|nowait|unique_skip|rounds|two_nodes SEEDS [RESOLVER]\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|rounds|two_nodes SEED [RESOLVER]\n"
 				 "RESOLVER: last_update_wins (default), first_update_wins, origin_wins\n");
 	return 2;
 }
