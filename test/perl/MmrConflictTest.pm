@@ -51,23 +51,16 @@ sub ct_three_node_group
 }
 
 # ct_pause_link(NODE, PEER_NAME): NODE stops applying PEER_NAME's changes
-# (mmr.apply_pause(peer_name)), and is seen to.
-sub ct_pause_link
-{
-	my ($node, $peer) = @_;
-	ct_sql($node, "SELECT mmr.apply_pause('$peer')");
-	mmr_wait_until($node,
-		"SELECT state = 'paused' FROM mmr.replication_status WHERE peer_name = '$peer'");
-	return;
-}
+# (mmr.apply_pause(peer_name)), and is seen to; ct_resume_link undoes it.
+sub ct_pause_link { set_link(@_, 'apply_pause', 'paused') }
+sub ct_resume_link { set_link(@_, 'apply_resume', 'streaming') }
 
-# ct_resume_link(NODE, PEER_NAME): NODE applies PEER_NAME's changes again.
-sub ct_resume_link
+sub set_link
 {
-	my ($node, $peer) = @_;
-	ct_sql($node, "SELECT mmr.apply_resume('$peer')");
+	my ($node, $peer, $function, $state) = @_;
+	ct_sql($node, "SELECT mmr.$function('$peer')");
 	mmr_wait_until($node,
-		"SELECT state = 'streaming' FROM mmr.replication_status WHERE peer_name = '$peer'");
+		"SELECT state = '$state' FROM mmr.replication_status WHERE peer_name = '$peer'");
 	return;
 }
 

@@ -966,44 +966,37 @@ private:
 	Totals		totals_;
 };
 
+const struct
+{
+	const char *name;
+	Mode		mode;
+}			kModes[] = {
+	{"concurrent", Mode::CONCURRENT},
+	{"causal", Mode::CAUSAL},
+	{"nowait", Mode::NOWAIT},
+	{"unique_skip", Mode::UNIQUE_SKIP},
+	{"rounds", Mode::ROUNDS},
+	{"two_nodes", Mode::TWO_NODES},
+};
+
 bool
 parse_mode(const char *s, Mode *mode)
 {
-	if (std::strcmp(s, "concurrent") == 0)
-		*mode = Mode::CONCURRENT;
-	else if (std::strcmp(s, "causal") == 0)
-		*mode = Mode::CAUSAL;
-	else if (std::strcmp(s, "nowait") == 0)
-		*mode = Mode::NOWAIT;
-	else if (std::strcmp(s, "unique_skip") == 0)
-		*mode = Mode::UNIQUE_SKIP;
-	else if (std::strcmp(s, "rounds") == 0)
-		*mode = Mode::ROUNDS;
-	else if (std::strcmp(s, "two_nodes") == 0)
-		*mode = Mode::TWO_NODES;
-	else
-		return false;
-	return true;
+	for (const auto &m : kModes)
+		if (std::strcmp(s, m.name) == 0)
+		{
+			*mode = m.mode;
+			return true;
+		}
+	return false;
 }
 
 const char *
 mode_name(Mode mode)
 {
-	switch (mode)
-	{
-		case Mode::CONCURRENT:
-			return "concurrent";
-		case Mode::CAUSAL:
-			return "causal";
-		case Mode::NOWAIT:
-			return "nowait";
-		case Mode::UNIQUE_SKIP:
-			return "unique_skip";
-		case Mode::ROUNDS:
-			return "rounds";
-		case Mode::TWO_NODES:
-			return "two_nodes";
-	}
+	for (const auto &m : kModes)
+		if (m.mode == mode)
+			return m.name;
 	return "?";
 }
 
@@ -1164,24 +1157,39 @@ run_scenarios()
 			if (to != from)
 				sim.send_to(from, to);
 	};
+	/* Scripts that several scenarios share. */
+	auto		update_before_insert = [](Sim &sim) {
+		sim.write(1, MMR_CHANGE_INSERT, 0); sim.send_to(1, 2);
+		sim.write(2, MMR_CHANGE_UPDATE, 0); sim.send_to(2, 3);
+	};
+	auto		unique_taken_twice = [&](Sim &sim) {
+		sim.write(1, I, 1); everywhere(sim, 1, 2);
+		sim.write(1, U, 1, 5);
+		sim.write(2, I, 2, 5);
+	};
+	auto		three_concurrent = [&](Sim &sim) {
+		sim.write(1, I, 0); everywhere(sim, 1, 3);
+		sim.write(1, U, 0);
+		sim.write(2, D, 0);
+		sim.write(3, U, 0);
+	};
 	const std::vector<Scenario> scenarios = {
-		{"causal chain n1 -> n2 -> n1 logs no conflict", Mode::CAUSAL, {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
+		{"causal chain n1 -> n2 -> n1 logs no conflict", Mode::CAUSAL, {0, 0, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(2, U, 0); everywhere(sim, 2, 3);
 			 sim.write(1, U, 0);
 		 }, "{ k0=3 }", 0, true},
-		{"the same with n2's clock 10 s behind, no waits", Mode::CAUSAL, {0, -10, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
+		{"the same with n2's clock 10 s behind, no waits", Mode::CAUSAL, {0, -10, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(2, U, 0); everywhere(sim, 2, 3);
 			 sim.write(1, U, 0);
 		 }, "{ k0=3 }", 0, true},
-		{"an UPDATE reaches n3 before its INSERT, through n2", Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); sim.send_to(1, 2);
-			 sim.write(2, U, 0); sim.send_to(2, 3);
-		 }, "{ k0=2 }", -1, true},
+		{"an UPDATE reaches n3 before its INSERT, through n2", Mode::CONCURRENT, {0, 0, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {}, update_before_insert, "{ k0=2 }", -1, true},
 		{"a DELETE reaches n3 before its INSERT: the late INSERT does not resurrect the row",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
@@ -1202,30 +1210,24 @@ run_scenarios()
 			 sim.write(2, D, 0);
 			 sim.write(1, U, 0);
 		 }, "{ k0=2 }", -1, true},
-		{"INSERT/INSERT of one key: the later wins", Mode::CONCURRENT, {0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
+		{"INSERT/INSERT of one key: the later wins", Mode::CONCURRENT, {0, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0);
 			 sim.write(2, I, 0);
 		 }, "{ k0=2 }", 2, true},
-		{"equal commit times: the greater node name wins", Mode::CONCURRENT, {0, -1}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
+		{"equal commit times: the greater node name wins", Mode::CONCURRENT, {0, -1}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0);
 			 sim.write(2, I, 0);
 		 }, "{ k0=2 }", 2, true},
 		{"UNIQUE: an UPDATE takes u=5, a later INSERT takes it too (registers)",
-		 Mode::CONCURRENT, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 1); everywhere(sim, 1, 2);
-			 sim.write(1, U, 1, 5);
-			 sim.write(2, I, 2, 5);
-		 }, "{ k2=3 }", -1, true},
+		 Mode::CONCURRENT, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
+		 "{ k2=3 }", -1, true},
 		{"UNIQUE: the same with combine_unique's skip rule DIVERGES (docs/conflicts.md)",
-		 Mode::UNIQUE_SKIP, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 1); everywhere(sim, 1, 2);
-			 sim.write(1, U, 1, 5);
-			 sim.write(2, I, 2, 5);
-		 }, nullptr, -1, false},
+		 Mode::UNIQUE_SKIP, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
+		 nullptr, -1, false},
 		/*
 		 * The other resolvers, where they cannot converge (docs/conflicts.md,
 		 * "Convergence of the other resolvers").
@@ -1240,32 +1242,16 @@ run_scenarios()
 		 }, nullptr, -1, false},
 		{"first_update_wins: an UPDATE reaches n3 before its INSERT, which overwrites it DIVERGES",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_FIRST_UPDATE_WINS, {},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); sim.send_to(1, 2);
-			 sim.write(2, U, 0); sim.send_to(2, 3);
-		 }, nullptr, -1, false},
+		 update_before_insert, nullptr, -1, false},
 		{"origin_wins: the same with n1 of higher priority DIVERGES",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {1, 0, 0},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); sim.send_to(1, 2);
-			 sim.write(2, U, 0); sim.send_to(2, 3);
-		 }, nullptr, -1, false},
+		 update_before_insert, nullptr, -1, false},
 		{"origin_wins: concurrent writes of all three, each after the same state, converge",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {0, 2, 1},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); everywhere(sim, 1, 3);
-			 sim.write(1, U, 0);
-			 sim.write(2, D, 0);
-			 sim.write(3, U, 0);
-		 }, "{ }", -1, true},
+		 three_concurrent, "{ }", -1, true},
 		{"first_update_wins: the same converges on the earliest, n1's update",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_FIRST_UPDATE_WINS, {},
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); everywhere(sim, 1, 3);
-			 sim.write(1, U, 0);
-			 sim.write(2, D, 0);
-			 sim.write(3, U, 0);
-		 }, "{ k0=2 }", -1, true},
+		 three_concurrent, "{ k0=2 }", -1, true},
 	};
 	int			failed = 0;
 

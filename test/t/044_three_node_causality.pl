@@ -37,6 +37,31 @@ sub settle_and_compare
 
 sub key { my ($id) = @_; return qq(key={"id": $id}) }
 
+# n3 pauses its link from n1; n1 inserts row ID; n2 applies it and runs
+# N2_SQL, which n1 and n3 apply.
+sub n2_follows_n1_unseen_by_n3
+{
+	my ($id, $n2_sql) = @_;
+	ct_pause_link($n3, 'n1');
+	ct_sql($n1, "INSERT INTO t VALUES ($id, NULL, 'n1')");
+	ct_wait_applied($n1, 'n2');
+	ct_sql($n2, $n2_sql);
+	ct_wait_applied($n2, 'n1', 'n3');
+	return;
+}
+
+# Then n3 resumes its link from n1: the rows must be ROWS everywhere, n1
+# and n2 must have logged nothing (a causal chain), n3 N3_LOG.
+sub n3_resumes
+{
+	my ($what, $marks, $rows, $n3_log, $msg) = @_;
+	ct_resume_link($n3, 'n1');
+	is(settle_and_compare($what), $rows, "$what $msg");
+	is_deeply([ logs_since(@$marks) ], [ '', '', $n3_log ],
+		"$what the conflict logs: none on n1 and n2, on n3 as SPEC 5 prescribes");
+	return;
+}
+
 # "peer:streaming peer:streaming" for a node's two peers.
 sub streaming_from_peers
 {
@@ -73,49 +98,32 @@ pass('the restarted apply worker from n1 is paused again');
 ### a) n1 inserts, n2 updates after applying it; n3 gets the UPDATE first.
 
 my @m = marks();
-ct_sql($n1, q{INSERT INTO t VALUES (1, NULL, 'n1')});
-ct_wait_applied($n1, 'n2');
-ct_sql($n2, q{UPDATE t SET v = 'n2' WHERE id = 1});
-ct_wait_applied($n2, 'n1', 'n3');
+n2_follows_n1_unseen_by_n3(1, q{UPDATE t SET v = 'n2' WHERE id = 1});
 is(ct_sql($n3, 'SELECT v FROM t WHERE id = 1'), 'n2', 'a) n3 stored the early UPDATE as an insert');
-ct_resume_link($n3, 'n1');
-is(settle_and_compare('a)'), '1,,n2', 'a) the late INSERT did not overwrite the newer row');
-is_deeply([ logs_since(@m) ], [ '', '',
-	  "update_missing apply_remote last_update_wins <-n2 @{[key(1)]} local= resolved=n2\n"
-	  . "insert_exists keep_local last_update_wins n2<-n1 @{[key(1)]} local=n2 resolved=n2" ],
-	'a) n1 and n2 logged nothing (a causal chain); n3 update_missing, then insert_exists keep_local');
+n3_resumes('a)', \@m, '1,,n2',
+	"update_missing apply_remote last_update_wins <-n2 @{[key(1)]} local= resolved=n2\n"
+	  . "insert_exists keep_local last_update_wins n2<-n1 @{[key(1)]} local=n2 resolved=n2",
+	'the late INSERT did not overwrite the newer row');
 
 ### b) the same with a DELETE: the late INSERT must not resurrect the row.
 
 @m = marks();
-ct_pause_link($n3, 'n1');
-ct_sql($n1, q{INSERT INTO t VALUES (2, NULL, 'n1')});
-ct_wait_applied($n1, 'n2');
-ct_sql($n2, q{DELETE FROM t WHERE id = 2});
-ct_wait_applied($n2, 'n1', 'n3');
-ct_resume_link($n3, 'n1');
-is(settle_and_compare('b)'), '1,,n2', 'b) row 2 is gone everywhere');
-is_deeply([ logs_since(@m) ], [ '', '',
-	  "delete_missing skip last_update_wins <-n2 @{[key(2)]} local= resolved=\n"
-	  . "insert_deleted skip last_update_wins n2<-n1 @{[key(2)]} local= resolved=" ],
-	'b) n3 logged delete_missing (tombstone), then insert_deleted skip');
+n2_follows_n1_unseen_by_n3(2, q{DELETE FROM t WHERE id = 2});
+n3_resumes('b)', \@m, '1,,n2',
+	"delete_missing skip last_update_wins <-n2 @{[key(2)]} local= resolved=\n"
+	  . "insert_deleted skip last_update_wins n2<-n1 @{[key(2)]} local= resolved=",
+	'row 2 is gone everywhere (no resurrection)');
 
 ### c) a late old INSERT after n3's own DELETE of the row.
 
 @m = marks();
-ct_pause_link($n3, 'n1');
-ct_sql($n1, q{INSERT INTO t VALUES (3, NULL, 'n1')});
-ct_wait_applied($n1, 'n2');
-ct_sql($n2, q{UPDATE t SET v = 'n2' WHERE id = 3});
-ct_wait_applied($n2, 'n1', 'n3');
+n2_follows_n1_unseen_by_n3(3, q{UPDATE t SET v = 'n2' WHERE id = 3});
 ct_sql($n3, q{DELETE FROM t WHERE id = 3});
 ct_wait_applied($n3, 'n1', 'n2');
-ct_resume_link($n3, 'n1');
-is(settle_and_compare('c)'), '1,,n2', 'c) row 3 stays deleted everywhere');
-is_deeply([ logs_since(@m) ], [ '', '',
-	  "update_missing apply_remote last_update_wins <-n2 @{[key(3)]} local= resolved=n2\n"
-	  . "insert_deleted skip last_update_wins n3<-n1 @{[key(3)]} local= resolved=" ],
-	'c) the DELETE after seeing the UPDATE is no conflict on n1 and n2; n3 skipped the old INSERT');
+n3_resumes('c)', \@m, '1,,n2',
+	"update_missing apply_remote last_update_wins <-n2 @{[key(3)]} local= resolved=n2\n"
+	  . "insert_deleted skip last_update_wins n3<-n1 @{[key(3)]} local= resolved=",
+	'row 3 stays deleted everywhere');
 
 ### d) n1 UPDATEs while n2 DELETEs (neither has seen the other); n3 sees
 ### them in both orders, with either one later.
