@@ -147,7 +147,8 @@ seen(const MmrConflictFacts &f, const MmrVersion &local) noexcept
 bool
 refresh_tombstone(const MmrConflictFacts &f, MmrResolverKind resolver) noexcept
 {
-	return !f.tombstone_exists || seen(f, f.tombstone) || remote_wins(resolver, f.remote, f.tombstone);
+	return !f.tombstone_exists || seen(f, f.tombstone) ||
+		remote_wins(resolver, f.remote, f.tombstone);
 }
 
 class Decider

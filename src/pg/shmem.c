@@ -201,13 +201,19 @@ mmr_slot_set_error(MmrWorkerSlot *slot, const char *message)
 	SpinLockRelease(&slot->mutex);
 }
 
+/* A node id's bit in paused_peers: word id / 64, this mask. */
+static inline uint64
+peer_pause_mask(int32 peer_node_id)
+{
+	return UINT64CONST(1) << (peer_node_id % 64);
+}
+
 static bool
 peer_pause_bit(const MmrWorkerSlot *manager, int32 peer_node_id)
 {
 	if (peer_node_id < 1 || peer_node_id > MMR_MAX_NODE_ID)
 		return false;
-	return (manager->paused_peers[peer_node_id / 64] &
-			(UINT64CONST(1) << (peer_node_id % 64))) != 0;
+	return (manager->paused_peers[peer_node_id / 64] & peer_pause_mask(peer_node_id)) != 0;
 }
 
 /*
@@ -256,9 +262,9 @@ mmr_set_apply_paused(MmrWorkerSlot *manager, int32 peer_node_id, bool paused)
 			memset(manager->paused_peers, 0, sizeof(manager->paused_peers));
 	}
 	else if (paused)
-		manager->paused_peers[peer_node_id / 64] |= UINT64CONST(1) << (peer_node_id % 64);
+		manager->paused_peers[peer_node_id / 64] |= peer_pause_mask(peer_node_id);
 	else
-		manager->paused_peers[peer_node_id / 64] &= ~(UINT64CONST(1) << (peer_node_id % 64));
+		manager->paused_peers[peer_node_id / 64] &= ~peer_pause_mask(peer_node_id);
 	SpinLockRelease(&manager->mutex);
 }
 
