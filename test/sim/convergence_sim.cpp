@@ -1246,6 +1246,14 @@ run_scenarios()
 		{"origin_wins: the same with n1 of higher priority DIVERGES",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {1, 0, 0},
 		 update_before_insert, nullptr, -1, false},
+		{"origin_wins: priorities against a causal chain (n1 2, n2 0, n3 1) DIVERGE",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {2, 0, 1},
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(1, U, 0); sim.send_to(1, 2);
+			 sim.write(2, U, 0);
+			 sim.write(3, U, 0);
+		 }, nullptr, -1, false},
 		{"origin_wins: concurrent writes of all three, each after the same state, converge",
 		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {0, 2, 1},
 		 three_concurrent, "{ }", -1, true},
