@@ -143,12 +143,13 @@ CREATE FUNCTION mmr.wait_slot_confirm_lsn(node_name text DEFAULT NULL,
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'mmr_wait_slot_confirm_lsn';
 
-CREATE FUNCTION mmr.apply_pause()
+-- peer_name NULL: every peer.
+CREATE FUNCTION mmr.apply_pause(peer_name text DEFAULT NULL)
     RETURNS void
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'mmr_apply_pause';
 
-CREATE FUNCTION mmr.apply_resume()
+CREATE FUNCTION mmr.apply_resume(peer_name text DEFAULT NULL)
     RETURNS void
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'mmr_apply_resume';

@@ -139,12 +139,16 @@ seen(const MmrConflictFacts &f, const MmrVersion &local) noexcept
 
 /*
  * A delete stores or refreshes the key's tombstone with its own version,
- * unless the tombstone already there is newer.
+ * unless the tombstone already there wins against it: the tombstone holds
+ * the winning delete in the order of the resolver of delete conflicts, so
+ * that every node answers later writes of the key alike.  A delete that
+ * has seen the tombstone's delete always replaces it.
  */
 bool
-refresh_tombstone(const MmrConflictFacts &f) noexcept
+refresh_tombstone(const MmrConflictFacts &f, MmrResolverKind resolver) noexcept
 {
-	return !f.tombstone_exists || remote_later(f.remote, f.tombstone);
+	return !f.tombstone_exists || seen(f, f.tombstone) ||
+		remote_wins(resolver, f.remote, f.tombstone);
 }
 
 class Decider
@@ -273,27 +277,29 @@ private:
 		if (f_.other_row)
 			fail(MMR_ERR_INVALID_ARGUMENT,
 				 FMT_STRING("a delete cannot meet another row holding a unique value"));
+		/* Tombstones are ordered as delete_missing decides. */
+		MmrResolverKind resolver = resolver_for(MMR_CONFLICT_DELETE_MISSING);
+
 		if (f_.row_exists)
 		{
 			if (seen(f_, f_.row))
 			{
 				apply(MMR_ACTION_DELETE);
-				out_.record_tombstone = refresh_tombstone(f_);
+				out_.record_tombstone = refresh_tombstone(f_, resolver);
 				return;
 			}
 			conflict(MMR_CONFLICT_DELETE_ORIGIN_DIFFERS, f_.row, MMR_ACTION_DELETE,
 					 MMR_RESOLUTION_KEEP_LOCAL);
-			out_.record_tombstone = out_.action == MMR_ACTION_DELETE && refresh_tombstone(f_);
+			out_.record_tombstone = out_.action == MMR_ACTION_DELETE &&
+				refresh_tombstone(f_, resolver);
 			return;
 		}
 		/* Nothing to delete: remember the delete against late older writes. */
-		MmrResolverKind resolver = resolver_for(MMR_CONFLICT_DELETE_MISSING);
-
 		start(MMR_CONFLICT_DELETE_MISSING, resolver);
 		if (resolver == MMR_RESOLVER_ERROR)
 			return stop();
 		outcome(MMR_ACTION_NOTHING, MMR_RESOLUTION_SKIP);
-		out_.record_tombstone = refresh_tombstone(f_);
+		out_.record_tombstone = refresh_tombstone(f_, resolver);
 	}
 
 	/* Not a conflict: apply, log nothing. */

@@ -594,7 +594,7 @@ apply_loop(void)
 			if (TimestampDifferenceExceeds(sent_at, last_received_at,
 										   APPLY_FEEDBACK_MIN_INTERVAL_MS))
 				send_feedback(false, false);
-			if (committed && mmr_apply_paused(MyDatabaseId))
+			if (committed && mmr_apply_paused(MyDatabaseId, peer.node_id))
 				break;
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -769,11 +769,11 @@ apply_wait_while_paused(void)
 {
 	MmrApplyState resume_state = apply_state;
 
-	if (!mmr_apply_paused(MyDatabaseId))
+	if (!mmr_apply_paused(MyDatabaseId, peer.node_id))
 		return;
 
 	apply_set_state(MMR_APPLY_PAUSED);
-	while (mmr_apply_paused(MyDatabaseId))
+	while (mmr_apply_paused(MyDatabaseId, peer.node_id))
 	{
 		send_feedback(false, false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

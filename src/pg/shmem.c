@@ -104,6 +104,7 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->latch = NULL;
 		slot->no_group = false;
 		slot->apply_paused = false;
+		memset(slot->paused_peers, 0, sizeof(slot->paused_peers));
 		slot->apply_hold_pid = 0;
 		slot->parting = false;
 		slot->state = MMR_APPLY_CONNECTING;
@@ -231,13 +232,30 @@ mmr_slot_set_error(MmrWorkerSlot *slot, const char *message)
 	SpinLockRelease(&slot->mutex);
 }
 
+/* A node id's bit in paused_peers: word id / 64, this mask. */
+static inline uint64
+peer_pause_mask(int32 peer_node_id)
+{
+	return UINT64CONST(1) << (peer_node_id % 64);
+}
+
+static bool
+peer_pause_bit(const MmrWorkerSlot *manager, int32 peer_node_id)
+{
+	if (peer_node_id < 1 || peer_node_id > MMR_MAX_NODE_ID)
+		return false;
+	return (manager->paused_peers[peer_node_id / 64] & peer_pause_mask(peer_node_id)) != 0;
+}
+
 /*
- * mmr_apply_paused tells whether mmr.apply_pause() is in effect for a
- * database, or a joining node's session holds its apply (mmr.join_hold_apply,
- * released when that session ends); both live in the manager slot.
+ * mmr_apply_paused tells whether the apply worker of a peer must hold:
+ * mmr.apply_pause() is in effect for the database, or for that peer
+ * (mmr.apply_pause(peer_name)), or a joining node's session holds apply
+ * (mmr.join_hold_apply, released when that session ends).  All live in the
+ * manager slot, which outlives the apply workers and the manager process.
  */
 bool
-mmr_apply_paused(Oid dboid)
+mmr_apply_paused(Oid dboid, int32 peer_node_id)
 {
 	MmrWorkerSlot *manager;
 	bool		paused = false;
@@ -248,7 +266,7 @@ mmr_apply_paused(Oid dboid)
 	if (manager != NULL)
 	{
 		SpinLockAcquire(&manager->mutex);
-		paused = manager->apply_paused;
+		paused = manager->apply_paused || peer_pause_bit(manager, peer_node_id);
 		hold_pid = manager->apply_hold_pid;
 		SpinLockRelease(&manager->mutex);
 	}
@@ -256,6 +274,29 @@ mmr_apply_paused(Oid dboid)
 	if (!paused && hold_pid != 0)
 		paused = BackendPidGetProc(hold_pid) != NULL;
 	return paused;
+}
+
+/*
+ * mmr_set_apply_paused pauses or resumes one peer (peer_node_id 1..1023)
+ * or, with peer_node_id 0, every peer: resuming all also clears the pauses
+ * of single peers.  The caller wakes the workers.
+ */
+void
+mmr_set_apply_paused(MmrWorkerSlot *manager, int32 peer_node_id, bool paused)
+{
+	Assert(peer_node_id >= 0 && peer_node_id <= MMR_MAX_NODE_ID);
+	SpinLockAcquire(&manager->mutex);
+	if (peer_node_id == 0)
+	{
+		manager->apply_paused = paused;
+		if (!paused)
+			memset(manager->paused_peers, 0, sizeof(manager->paused_peers));
+	}
+	else if (paused)
+		manager->paused_peers[peer_node_id / 64] |= peer_pause_mask(peer_node_id);
+	else
+		manager->paused_peers[peer_node_id / 64] &= ~peer_pause_mask(peer_node_id);
+	SpinLockRelease(&manager->mutex);
 }
 
 /*

@@ -23,6 +23,10 @@
 #define MMR_LAST_ERROR_SIZE 512
 #define MMR_MAX_HORIZON 64		/* entries of a horizon: nodes of a group */
 
+/* Per-peer pause (mmr.apply_pause(peer_name)): one bit per node id 1..1023 */
+#define MMR_MAX_NODE_ID 1023
+#define MMR_PAUSED_PEER_WORDS ((MMR_MAX_NODE_ID + 64) / 64)
+
 typedef enum MmrWorkerKind
 {
 	MMR_WORKER_FREE = 0,
@@ -62,6 +66,8 @@ typedef struct MmrWorkerSlot
 	Latch	   *latch;			/* the running process's latch */
 	bool		no_group;		/* manager: the database has no group */
 	bool		apply_paused;	/* manager: mmr.apply_pause() in effect */
+	/* manager: the peers paused one by one, mmr.apply_pause(peer_name) */
+	uint64		paused_peers[MMR_PAUSED_PEER_WORDS];
 	pid_t		apply_hold_pid; /* manager: a joining node's session holds
 								 * apply while it takes its snapshot */
 	bool		parting;		/* apply: mmr.part_node() stops it for good */
@@ -140,7 +146,9 @@ extern void mmr_slot_attach(MmrWorkerSlot *slot);
 extern void mmr_slot_detach(MmrWorkerSlot *slot);
 extern void mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state);
 extern void mmr_slot_set_error(MmrWorkerSlot *slot, const char *message);
-extern bool mmr_apply_paused(Oid dboid);
+extern bool mmr_apply_paused(Oid dboid, int32 peer_node_id);
+extern void mmr_set_apply_paused(MmrWorkerSlot *manager, int32 peer_node_id,
+								 bool paused);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
 extern void mmr_wake_join_worker(Oid dboid);	/* mmr join */

@@ -118,45 +118,17 @@ manager_slot(void)
 }
 
 /*
- * set_apply_paused flips the pause flag of this database's group and wakes
- * its workers so that they act on it now.
- */
-static void
-set_apply_paused(bool paused)
-{
-	MmrWorkerSlot *manager = manager_slot();
-
-	SpinLockAcquire(&manager->mutex);
-	manager->apply_paused = paused;
-	SpinLockRelease(&manager->mutex);
-	mmr_wake_database(MyDatabaseId);
-}
-
-Datum
-mmr_apply_pause(PG_FUNCTION_ARGS)
-{
-	set_apply_paused(true);
-	PG_RETURN_VOID();
-}
-
-Datum
-mmr_apply_resume(PG_FUNCTION_ARGS)
-{
-	set_apply_paused(false);
-	PG_RETURN_VOID();
-}
-
-/*
- * peer_slot_names returns the names of the slots that the peers (or the
- * one named) consume on this node.
+ * peer_node_ids returns the node ids of this node's peers (members that are
+ * not parted), or of the one named, which must be one of them.
  */
 static List *
-peer_slot_names(const char *node_name)
+peer_node_ids(const char *node_name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	char		nulls[1] = {' '};
-	List	   *names = NIL;
+	List	   *ids = NIL;
+	MemoryContext caller_context = CurrentMemoryContext;
 	int			ret;
 
 	if (node_name != NULL)
@@ -176,16 +148,78 @@ peer_slot_names(const char *node_name)
 		bool		isnull;
 		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
 													SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
 
-		names = lappend(names, MemoryContextStrdup(TopTransactionContext,
-												   mmr_peer_object_name(MyDatabaseId, id)));
+		ids = lappend_int(ids, id);
+		MemoryContextSwitchTo(spi_context);
 	}
 	SPI_finish();
 
-	if (node_name != NULL && names == NIL)
+	if (node_name != NULL && ids == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("node \"%s\" is not a peer of this node", node_name)));
+				 errmsg("node \"%s\" is not a peer of this node", node_name),
+				 errhint("mmr.replication_status lists this node's peers.")));
+	return ids;
+}
+
+/*
+ * set_apply_paused pauses or resumes applying the changes of the peer named
+ * by the function's optional argument, or of every peer when it is NULL,
+ * and wakes the workers so that they act on it now.
+ */
+static void
+set_apply_paused(FunctionCallInfo fcinfo, bool paused)
+{
+	MmrWorkerSlot *manager = manager_slot();
+	int32		peer_node_id = 0;
+
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *peer_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		bool		all_paused;
+
+		peer_node_id = linitial_int(peer_node_ids(peer_name));
+		SpinLockAcquire(&manager->mutex);
+		all_paused = manager->apply_paused;
+		SpinLockRelease(&manager->mutex);
+		if (!paused && all_paused)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot resume peer \"%s\" alone while apply is paused for every peer",
+							peer_name),
+					 errhint("Call mmr.apply_resume() to resume every peer, then mmr.apply_pause() for the ones to hold.")));
+	}
+	mmr_set_apply_paused(manager, peer_node_id, paused);
+	mmr_wake_database(MyDatabaseId);
+}
+
+Datum
+mmr_apply_pause(PG_FUNCTION_ARGS)
+{
+	set_apply_paused(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+mmr_apply_resume(PG_FUNCTION_ARGS)
+{
+	set_apply_paused(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * peer_slot_names returns the names of the slots that the peers (or the
+ * one named) consume on this node.
+ */
+static List *
+peer_slot_names(const char *node_name)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, peer_node_ids(node_name))
+		names = lappend(names, mmr_peer_object_name(MyDatabaseId, lfirst_int(lc)));
 	return names;
 }
 

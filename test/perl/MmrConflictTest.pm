@@ -12,7 +12,8 @@ use Exporter 'import';
 use MmrTest;
 
 our @EXPORT = qw(ct_group ct_sql ct_rows ct_pause_both ct_resume_and_settle
-  ct_round ct_last_conflict_id ct_conflicts_since ct_status);
+  ct_round ct_last_conflict_id ct_conflicts_since ct_status
+  ct_three_node_group ct_pause_link ct_resume_link ct_wait_applied ct_link_states);
 
 # The table most conflict tests use: a key, a second UNIQUE column, a value.
 our $TABLE_T = 'CREATE TABLE t (id integer PRIMARY KEY, u text UNIQUE, v text);';
@@ -26,6 +27,62 @@ sub ct_group
 	$_->safe_psql('postgres', $schema) for ($a, $b);
 	mmr_two_node_group($a, $b);
 	return ($a, $b);
+}
+
+# ct_three_node_group(SCHEMA): nodes n1, n2, n3, SCHEMA created on each,
+# n1 forms the group and the others join without a copy.
+sub ct_three_node_group
+{
+	my ($schema) = @_;
+	my ($n1, $n2, $n3) = map { mmr_node("n$_") } 1 .. 3;
+	$_->safe_psql('postgres', $schema) for ($n1, $n2, $n3);
+	mmr_two_node_group($n1, $n2);
+	$n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
+	$n3->safe_psql('postgres',
+		    "SELECT mmr.group_join('n3', \$\$" . $n3->connstr('postgres') . "\$\$, "
+		  . "\$\$" . $n1->connstr('postgres') . "\$\$, synchronize_data => false)");
+	$n3->safe_psql('postgres', "SELECT mmr.wait_for_join('60 s')");
+	for my $node ($n1, $n2, $n3)
+	{
+		mmr_wait_until($node,
+			"SELECT count(*) = 2 FROM mmr.replication_status WHERE state = 'streaming'");
+	}
+	return ($n1, $n2, $n3);
+}
+
+# ct_pause_link(NODE, PEER_NAME): NODE stops applying PEER_NAME's changes
+# (mmr.apply_pause(peer_name)), and is seen to; ct_resume_link undoes it.
+sub ct_pause_link { set_link(@_, 'apply_pause', 'paused') }
+sub ct_resume_link { set_link(@_, 'apply_resume', 'streaming') }
+
+sub set_link
+{
+	my ($node, $peer, $function, $state) = @_;
+	ct_sql($node, "SELECT mmr.$function('$peer')");
+	mmr_wait_until($node,
+		"SELECT state = '$state' FROM mmr.replication_status WHERE peer_name = '$peer'");
+	return;
+}
+
+# ct_wait_applied(FROM, PEER_NAMES...): waits until those peers confirmed
+# FROM's changes up to now.
+sub ct_wait_applied
+{
+	my ($from, @peers) = @_;
+	ct_sql($from, "SET statement_timeout = '180s'; SELECT mmr.wait_slot_confirm_lsn('$_')")
+	  for @peers;
+	return;
+}
+
+# ct_link_states(NODE): "peer:state peer:state" of NODE's incoming links
+# ($LINK_STATES: the query).
+our $LINK_STATES =
+  q{SELECT string_agg(peer_name || ':' || state, ' ' ORDER BY peer_name) FROM mmr.replication_status};
+
+sub ct_link_states
+{
+	my ($node) = @_;
+	return ct_sql($node, $LINK_STATES);
 }
 
 # ct_sql(NODE, SQL): the result of SQL in database postgres.

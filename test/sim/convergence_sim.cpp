@@ -28,6 +28,16 @@
  *	  mmr_sim unique_skip N   concurrent writes with UNIQUE columns resolved
  *	                          by combine_unique (skip the loser): reports
  *	                          how many seeds diverge
+ *	  mmr_sim rounds N        rounds: some nodes write from the state they
+ *	                          all share, then everything is delivered:
+ *	                          asserts convergence
+ *	  mmr_sim two_nodes N     concurrent writes on two nodes, exact
+ *	                          horizons: asserts convergence
+ *	  ... N RESOLVER          the same under first_update_wins or
+ *	                          origin_wins (three priority levels), key only
+ *	                          in rounds and two_nodes: causal and rounds
+ *	                          asserted, two_nodes under origin_wins only,
+ *	                          concurrent reported
  *	  mmr_sim trace MODE SEED prints one seed's trace
  *	  mmr_sim scenarios       scripted cases (issue 6's causality cases)
  */
@@ -58,7 +68,9 @@ enum class Mode
 	CONCURRENT,
 	CAUSAL,
 	NOWAIT,
-	UNIQUE_SKIP
+	UNIQUE_SKIP,
+	ROUNDS,
+	TWO_NODES
 };
 
 /* seq orders the changes of one transaction (unique value registers) */
@@ -97,6 +109,7 @@ struct Node
 {
 	int32_t		id;
 	std::string name;
+	int32_t		priority;		/* origin_wins */
 	int64_t		offset;			/* clock = global time + offset */
 	int64_t		last_commit;
 	std::map<int, Row> rows;
@@ -124,14 +137,16 @@ struct Totals
 class Sim
 {
 public:
-	Sim(Mode mode, uint64_t seed, bool tracing)
-		: mode_(mode), rng_(seed), tracing_(tracing)
+	Sim(Mode mode, uint64_t seed, bool tracing, MmrResolverKind resolver)
+		: mode_(mode), resolver_(resolver), rng_(seed), tracing_(tracing)
 	{
 		static const char *const names[] = {"n1", "n10", "n2", "b", "a"};
 		std::vector<std::string> pool(std::begin(names), std::end(names));
 
 		std::shuffle(pool.begin(), pool.end(), rng_);
 		nnodes_ = pick(3, 5);
+		if (mode_ == Mode::TWO_NODES)
+			nnodes_ = 2;
 		/*
 		 * Coarse clocks make equal commit times (ties) frequent; fine ones
 		 * with tiny steps make the skew dominate; fine ones with steps of
@@ -142,6 +157,14 @@ public:
 		unit_ = clocks < 2 ? kSecond : 1;
 		step_ = clocks < 2 ? kSecond : clocks == 2 ? 1 : 2 * kSecond;
 		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
+		/*
+		 * The unique value registers replay writes in commit time order,
+		 * which is last_update_wins's: rounds and two nodes under the other
+		 * resolvers are key only.
+		 */
+		if ((mode_ == Mode::ROUNDS || mode_ == Mode::TWO_NODES) &&
+			resolver_ != MMR_RESOLVER_LAST_UPDATE_WINS)
+			unique_ = false;
 		for (int i = 0; i < nnodes_; i++)
 		{
 			Node		node;
@@ -149,6 +172,8 @@ public:
 			node.id = i + 1;
 			node.name = pool[static_cast<size_t>(i)];
 			node.offset = pick(-10, 10) * kSecond + (unit_ == 1 ? pick(-999999, 999999) : 0);
+			/* three priority levels; other resolvers leave the seeds as they were */
+			node.priority = resolver_ == MMR_RESOLVER_ORIGIN_WINS ? pick(0, 2) : 0;
 			node.last_commit = 0;
 			nodes_.push_back(node);
 		}
@@ -171,10 +196,12 @@ public:
 
 	/*
 	 * A scripted run (scenarios): nodes n1..nN with these clock offsets in
-	 * seconds, microsecond clocks, skew handled as in mode.
+	 * seconds (and priorities, if given), microsecond clocks, skew handled
+	 * as in mode.
 	 */
-	Sim(Mode mode, const std::vector<int> &offsets, bool unique)
-		: mode_(mode), rng_(0), tracing_(true), scripted_(true)
+	Sim(Mode mode, const std::vector<int> &offsets, bool unique, MmrResolverKind resolver,
+		const std::vector<int> &priorities)
+		: mode_(mode), resolver_(resolver), rng_(0), tracing_(true), scripted_(true)
 	{
 		nnodes_ = static_cast<int>(offsets.size());
 		unique_ = unique;
@@ -185,6 +212,7 @@ public:
 			node.id = i + 1;
 			node.name = "n" + std::to_string(i + 1);
 			node.offset = offsets[static_cast<size_t>(i)] * kSecond;
+			node.priority = priorities.empty() ? 0 : priorities[static_cast<size_t>(i)];
 			node.last_commit = 0;
 			nodes_.push_back(node);
 		}
@@ -239,15 +267,16 @@ public:
 	/* Runs the seed; returns false (with the reason in failure_) if it diverged. */
 	bool run()
 	{
-		int			steps = pick(20, 80);
+		/* A round is a step of every node. */
+		int			steps = mode_ == Mode::ROUNDS ? pick(5, 20) : pick(20, 80);
 
-		trace("seed: %d nodes, unit %lld us, max_skew %lld us, action %s, %s", nnodes_,
+		trace("seed: %d nodes, unit %lld us, max_skew %lld us, action %s, %s, %s", nnodes_,
 			  static_cast<long long>(unit_), static_cast<long long>(max_skew_),
 			  action_ == MMR_SKEW_ACTION_WAIT ? "wait" : "warn",
-			  unique_ ? "2 unique columns" : "key only");
+			  unique_ ? "2 unique columns" : "key only", mmr_resolver_name(resolver_));
 		for (auto &n : nodes_)
-			trace("  node %d '%s' clock offset %lld us", n.id, n.name.c_str(),
-				  static_cast<long long>(n.offset));
+			trace("  node %d '%s' clock offset %lld us, priority %d", n.id, n.name.c_str(),
+				  static_cast<long long>(n.offset), n.priority);
 		for (int i = 0; i < steps && failure_.empty(); i++)
 		{
 			global_ += step_ == kSecond ? pick(0, 3) * kSecond :
@@ -257,6 +286,8 @@ public:
 				local_txn(node_at(pick(0, nnodes_ - 1)));
 				drain();
 			}
+			else if (mode_ == Mode::ROUNDS)
+				round();
 			else
 				random_step();
 			if (pick(0, 9) == 0)
@@ -276,7 +307,11 @@ public:
 	bool unique() const { return unique_; }
 
 private:
-	bool waits() const { return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP; }
+	bool waits() const
+	{
+		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::ROUNDS ||
+			mode_ == Mode::TWO_NODES;
+	}
 
 	int pick(int lo, int hi)
 	{
@@ -288,6 +323,24 @@ private:
 	std::deque<Txn> &link(int32_t from, int32_t to)
 	{
 		return links_[static_cast<size_t>((from - 1) * nnodes_ + (to - 1))];
+	}
+
+	/*
+	 * One round: some nodes write from the state they all share, none
+	 * hearing of the others' writes before its own, then everything is
+	 * delivered in a random interleaving.  Every two writes of a key in a
+	 * round are concurrent, and each is causally later than every write of
+	 * the rounds before.
+	 */
+	void round()
+	{
+		for (auto &n : nodes_)
+		{
+			global_ += std::uniform_int_distribution<int64_t>(0, step_)(rng_);
+			if (pick(0, 1))
+				local_txn(n);
+		}
+		drain();
 	}
 
 	void random_step()
@@ -334,9 +387,12 @@ private:
 		/*
 		 * The glue logs the horizon at the transaction's first write: remote
 		 * transactions applied after it, which the transaction may still see,
-		 * are missing from it.  A horizon may say less, never more.
+		 * are missing from it.  A horizon may say less, never more.  (Not in
+		 * causal and rounds modes, where nothing is applied during a local
+		 * transaction, nor with two nodes, which models exact horizons.)
 		 */
-		if (mode_ != Mode::CAUSAL && !scripted_ && !n.past_horizons.empty() && pick(0, 3) == 0)
+		if (mode_ != Mode::CAUSAL && mode_ != Mode::ROUNDS && mode_ != Mode::TWO_NODES &&
+			!scripted_ && !n.past_horizons.empty() && pick(0, 3) == 0)
 			txn.horizon = n.past_horizons[static_cast<size_t>(
 				pick(0, static_cast<int>(n.past_horizons.size()) - 1))];
 		txn.heartbeat = false;
@@ -492,6 +548,7 @@ private:
 		mv.origin_node = v.node;
 		mv.commit_time = v.time;
 		mv.time_known = 1;
+		mv.priority = node(v.node).priority;
 		mv.origin_name = MmrBytes{name.data(), static_cast<uint32_t>(name.size())};
 		return mv;
 	}
@@ -521,7 +578,7 @@ private:
 		f.nhorizon = static_cast<uint32_t>(txn.horizon.size());
 		f.local_node = r.id;
 		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
-				  static_cast<uint8_t>(MMR_RESOLVER_LAST_UPDATE_WINS));
+				  static_cast<uint8_t>(resolver_));
 		return f;
 	}
 
@@ -544,7 +601,7 @@ private:
 		}
 		if (d->action == MMR_ACTION_ERROR)
 		{
-			failure_ = "last_update_wins decided error";
+			failure_ = std::string(mmr_resolver_name(resolver_)) + " decided error";
 			return false;
 		}
 		return true;
@@ -597,11 +654,14 @@ private:
 			r.tombstones[op.key] = remote;
 	}
 
-	/* A tombstone of version v, unless a newer one is there (last_update_wins order). */
+	/* A tombstone of version v, unless the one there wins (the resolver's order). */
 	void record_tombstone(Node &r, int key, const Version &v)
 	{
 		auto		t = r.tombstones.find(key);
 		MmrConflictFacts f{};
+
+		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
+				  static_cast<uint8_t>(resolver_));
 
 		if (t == r.tombstones.end())
 		{
@@ -887,6 +947,7 @@ private:
 	}
 
 	Mode		mode_;
+	MmrResolverKind resolver_;
 	std::mt19937_64 rng_;
 	bool		tracing_;
 	int			nnodes_ = 0;
@@ -905,26 +966,84 @@ private:
 	Totals		totals_;
 };
 
+const struct
+{
+	const char *name;
+	Mode		mode;
+}			kModes[] = {
+	{"concurrent", Mode::CONCURRENT},
+	{"causal", Mode::CAUSAL},
+	{"nowait", Mode::NOWAIT},
+	{"unique_skip", Mode::UNIQUE_SKIP},
+	{"rounds", Mode::ROUNDS},
+	{"two_nodes", Mode::TWO_NODES},
+};
+
 bool
 parse_mode(const char *s, Mode *mode)
 {
-	if (std::strcmp(s, "concurrent") == 0)
-		*mode = Mode::CONCURRENT;
-	else if (std::strcmp(s, "causal") == 0)
-		*mode = Mode::CAUSAL;
-	else if (std::strcmp(s, "nowait") == 0)
-		*mode = Mode::NOWAIT;
-	else if (std::strcmp(s, "unique_skip") == 0)
-		*mode = Mode::UNIQUE_SKIP;
-	else
+	for (const auto &m : kModes)
+		if (std::strcmp(s, m.name) == 0)
+		{
+			*mode = m.mode;
+			return true;
+		}
+	return false;
+}
+
+const char *
+mode_name(Mode mode)
+{
+	for (const auto &m : kModes)
+		if (m.mode == mode)
+			return m.name;
+	return "?";
+}
+
+/* The resolvers the simulator runs: the ones that compare versions. */
+bool
+parse_resolver(const char *s, MmrResolverKind *resolver)
+{
+	int			r = mmr_resolver_from_name(s);
+
+	if (r != MMR_RESOLVER_LAST_UPDATE_WINS && r != MMR_RESOLVER_FIRST_UPDATE_WINS &&
+		r != MMR_RESOLVER_ORIGIN_WINS)
 		return false;
+	*resolver = static_cast<MmrResolverKind>(r);
 	return true;
 }
 
-void
-print_trace(Mode mode, uint64_t seed)
+/*
+ * Which runs must converge.  last_update_wins: all but nowait and
+ * unique_skip.  first_update_wins and origin_wins can order concurrent
+ * writes against causality: under both, causal chains and rounds of
+ * pairwise concurrent writes converge, and under origin_wins any
+ * interleaving on two nodes (docs/conflicts.md, "Convergence of the other
+ * resolvers").
+ */
+bool
+asserted(Mode mode, MmrResolverKind resolver)
 {
-	Sim			sim(mode, seed, true);
+	switch (mode)
+	{
+		case Mode::NOWAIT:
+		case Mode::UNIQUE_SKIP:
+			return false;
+		case Mode::CONCURRENT:
+			return resolver == MMR_RESOLVER_LAST_UPDATE_WINS;
+		case Mode::TWO_NODES:
+			return resolver != MMR_RESOLVER_FIRST_UPDATE_WINS;
+		case Mode::CAUSAL:
+		case Mode::ROUNDS:
+			return true;
+	}
+	return false;
+}
+
+void
+print_trace(Mode mode, uint64_t seed, MmrResolverKind resolver)
+{
+	Sim			sim(mode, seed, true, resolver);
 
 	sim.run();
 	for (const auto &line : sim.log())
@@ -933,7 +1052,7 @@ print_trace(Mode mode, uint64_t seed)
 }
 
 int
-run_seeds(Mode mode, long nseeds)
+run_seeds(Mode mode, long nseeds, MmrResolverKind resolver)
 {
 	Totals		all;
 	long		unique_seeds = 0;
@@ -943,7 +1062,7 @@ run_seeds(Mode mode, long nseeds)
 
 	for (long seed = 1; seed <= nseeds; seed++)
 	{
-		Sim			sim(mode, static_cast<uint64_t>(seed), false);
+		Sim			sim(mode, static_cast<uint64_t>(seed), false, resolver);
 		bool		ok = sim.run();
 		const Totals &t = sim.totals();
 
@@ -976,19 +1095,20 @@ run_seeds(Mode mode, long nseeds)
 		}
 	}
 
-	const char *name = mode == Mode::CONCURRENT ? "concurrent" :
-		mode == Mode::CAUSAL ? "causal" : mode == Mode::NOWAIT ? "nowait" : "unique_skip";
+	std::string name_s = std::string(mode_name(mode)) + " " + mmr_resolver_name(resolver);
+	const char *name = name_s.c_str();
 
 	std::printf("%s: %ld seeds, %ld operations, %ld conflicts (%ld between equal times), "
 				"%ld unique value conflicts, %ld rows deleted for a unique value, "
 				"%ld tombstones collected, %ld waits, %ld skew warnings\n", name, all.seeds,
 				all.operations, all.conflicts, all.ties, all.unique_conflicts, all.kills,
 				all.tombstones_collected, all.waits, all.warnings);
-	if (mode == Mode::NOWAIT || mode == Mode::UNIQUE_SKIP)
+	if (!asserted(mode, resolver))
 	{
 		/*
-		 * Not asserted: without the wait last_update_wins cannot converge, and
-		 * skipping a change that loses a unique value does not either.
+		 * Not asserted: without the wait last_update_wins cannot converge,
+		 * skipping a change that loses a unique value does not either, nor
+		 * do first_update_wins and origin_wins under any interleaving.
 		 */
 		std::printf("%s: %ld of %ld seeds diverged (key only: %ld of %ld, with UNIQUE "
 					"columns: %ld of %ld; first: seed %ld)\n", name, all.diverged, all.seeds,
@@ -998,9 +1118,10 @@ run_seeds(Mode mode, long nseeds)
 	}
 	if (first_failure >= 0)
 	{
-		std::printf("FAILED: seed %ld: %s\ntrace (mmr_sim trace %s %ld):\n", first_failure,
-					first_reason.c_str(), name, first_failure);
-		print_trace(mode, static_cast<uint64_t>(first_failure));
+		std::printf("FAILED: seed %ld: %s\ntrace (mmr_sim trace %s %ld %s):\n", first_failure,
+					first_reason.c_str(), mode_name(mode), first_failure,
+					mmr_resolver_name(resolver));
+		print_trace(mode, static_cast<uint64_t>(first_failure), resolver);
 		return 1;
 	}
 	std::printf("%ld seeds, %ld operations, all converged\n", all.seeds, all.operations);
@@ -1019,6 +1140,8 @@ struct Scenario
 	Mode		mode;			/* CAUSAL and NOWAIT: no waits */
 	std::vector<int> offsets;	/* clock offsets in seconds */
 	bool		unique;
+	MmrResolverKind resolver;
+	std::vector<int> priorities;	/* empty: all 0 */
 	std::function<void(Sim &)> script;
 	const char *rows;			/* every node's rows at the end */
 	long		conflicts;		/* -1: not checked */
@@ -1034,74 +1157,115 @@ run_scenarios()
 			if (to != from)
 				sim.send_to(from, to);
 	};
+	/* Scripts that several scenarios share. */
+	auto		update_before_insert = [](Sim &sim) {
+		sim.write(1, MMR_CHANGE_INSERT, 0); sim.send_to(1, 2);
+		sim.write(2, MMR_CHANGE_UPDATE, 0); sim.send_to(2, 3);
+	};
+	auto		unique_taken_twice = [&](Sim &sim) {
+		sim.write(1, I, 1); everywhere(sim, 1, 2);
+		sim.write(1, U, 1, 5);
+		sim.write(2, I, 2, 5);
+	};
+	auto		three_concurrent = [&](Sim &sim) {
+		sim.write(1, I, 0); everywhere(sim, 1, 3);
+		sim.write(1, U, 0);
+		sim.write(2, D, 0);
+		sim.write(3, U, 0);
+	};
 	const std::vector<Scenario> scenarios = {
 		{"causal chain n1 -> n2 -> n1 logs no conflict", Mode::CAUSAL, {0, 0, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(2, U, 0); everywhere(sim, 2, 3);
 			 sim.write(1, U, 0);
 		 }, "{ k0=3 }", 0, true},
 		{"the same with n2's clock 10 s behind, no waits", Mode::CAUSAL, {0, -10, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(2, U, 0); everywhere(sim, 2, 3);
 			 sim.write(1, U, 0);
 		 }, "{ k0=3 }", 0, true},
 		{"an UPDATE reaches n3 before its INSERT, through n2", Mode::CONCURRENT, {0, 0, 0}, false,
-		 [&](Sim &sim) {
-			 sim.write(1, I, 0); sim.send_to(1, 2);
-			 sim.write(2, U, 0); sim.send_to(2, 3);
-		 }, "{ k0=2 }", -1, true},
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {}, update_before_insert, "{ k0=2 }", -1, true},
 		{"a DELETE reaches n3 before its INSERT: the late INSERT does not resurrect the row",
-		 Mode::CONCURRENT, {0, 0, 0}, false,
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); sim.send_to(1, 2);
 			 sim.write(2, D, 0); sim.send_to(2, 3);
 		 }, "{ }", -1, true},
 		{"UPDATE on n1 against a later DELETE on n2: deleted everywhere", Mode::CONCURRENT,
-		 {0, 0, 0}, false,
+		 {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(1, U, 0);
 			 sim.write(2, D, 0);
 		 }, "{ }", -1, true},
 		{"DELETE on n2 against a later UPDATE on n1: the row comes back everywhere",
-		 Mode::CONCURRENT, {0, 0, 0}, false,
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0); everywhere(sim, 1, 3);
 			 sim.write(2, D, 0);
 			 sim.write(1, U, 0);
 		 }, "{ k0=2 }", -1, true},
 		{"INSERT/INSERT of one key: the later wins", Mode::CONCURRENT, {0, 0}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0);
 			 sim.write(2, I, 0);
 		 }, "{ k0=2 }", 2, true},
 		{"equal commit times: the greater node name wins", Mode::CONCURRENT, {0, -1}, false,
+		 MMR_RESOLVER_LAST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
 			 sim.write(1, I, 0);
 			 sim.write(2, I, 0);
 		 }, "{ k0=2 }", 2, true},
 		{"UNIQUE: an UPDATE takes u=5, a later INSERT takes it too (registers)",
-		 Mode::CONCURRENT, {0, 0}, true,
-		 [&](Sim &sim) {
-			 sim.write(1, I, 1); everywhere(sim, 1, 2);
-			 sim.write(1, U, 1, 5);
-			 sim.write(2, I, 2, 5);
-		 }, "{ k2=3 }", -1, true},
+		 Mode::CONCURRENT, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
+		 "{ k2=3 }", -1, true},
 		{"UNIQUE: the same with combine_unique's skip rule DIVERGES (docs/conflicts.md)",
-		 Mode::UNIQUE_SKIP, {0, 0}, true,
+		 Mode::UNIQUE_SKIP, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
+		 nullptr, -1, false},
+		/*
+		 * The other resolvers, where they cannot converge (docs/conflicts.md,
+		 * "Convergence of the other resolvers").
+		 */
+		{"first_update_wins: n1 updates twice around n2's concurrent update DIVERGES",
+		 Mode::CONCURRENT, {0, 0}, false, MMR_RESOLVER_FIRST_UPDATE_WINS, {},
 		 [&](Sim &sim) {
-			 sim.write(1, I, 1); everywhere(sim, 1, 2);
-			 sim.write(1, U, 1, 5);
-			 sim.write(2, I, 2, 5);
+			 sim.write(1, I, 0); everywhere(sim, 1, 2);
+			 sim.write(1, U, 0);
+			 sim.write(2, U, 0);
+			 sim.write(1, U, 0);
 		 }, nullptr, -1, false},
+		{"first_update_wins: an UPDATE reaches n3 before its INSERT, which overwrites it DIVERGES",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_FIRST_UPDATE_WINS, {},
+		 update_before_insert, nullptr, -1, false},
+		{"origin_wins: the same with n1 of higher priority DIVERGES",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {1, 0, 0},
+		 update_before_insert, nullptr, -1, false},
+		{"origin_wins: priorities against a causal chain (n1 2, n2 0, n3 1) DIVERGE",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {2, 0, 1},
+		 [&](Sim &sim) {
+			 sim.write(1, I, 0); everywhere(sim, 1, 3);
+			 sim.write(1, U, 0); sim.send_to(1, 2);
+			 sim.write(2, U, 0);
+			 sim.write(3, U, 0);
+		 }, nullptr, -1, false},
+		{"origin_wins: concurrent writes of all three, each after the same state, converge",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_ORIGIN_WINS, {0, 2, 1},
+		 three_concurrent, "{ }", -1, true},
+		{"first_update_wins: the same converges on the earliest, n1's update",
+		 Mode::CONCURRENT, {0, 0, 0}, false, MMR_RESOLVER_FIRST_UPDATE_WINS, {},
+		 three_concurrent, "{ k0=2 }", -1, true},
 	};
 	int			failed = 0;
 
 	for (const Scenario &sc : scenarios)
 	{
-		Sim			sim(sc.mode, sc.offsets, sc.unique);
+		Sim			sim(sc.mode, sc.offsets, sc.unique, sc.resolver, sc.priorities);
 
 		sc.script(sim);
 		bool		converged = sim.settle();
@@ -1133,17 +1297,23 @@ main(int argc, char **argv)
 {
 	Mode		mode;
 
-	if (argc == 4 && std::strcmp(argv[1], "trace") == 0 && parse_mode(argv[2], &mode))
-	{
-		print_trace(mode, std::strtoull(argv[3], nullptr, 10));
-		return 0;
-	}
+	MmrResolverKind resolver = MMR_RESOLVER_LAST_UPDATE_WINS;
+	bool		trace = argc >= 2 && std::strcmp(argv[1], "trace") == 0;
+	int			nargs = trace ? 4 : 3;	/* without the resolver */
+
 	if (argc == 2 && std::strcmp(argv[1], "scenarios") == 0)
 		return run_scenarios();
-	if (argc == 3 && parse_mode(argv[1], &mode))
-		return run_seeds(mode, std::strtol(argv[2], nullptr, 10));
+	if ((argc == nargs || (argc == nargs + 1 && parse_resolver(argv[nargs], &resolver))) &&
+		parse_mode(argv[nargs - 2], &mode))
+	{
+		if (!trace)
+			return run_seeds(mode, std::strtol(argv[2], nullptr, 10), resolver);
+		print_trace(mode, std::strtoull(argv[3], nullptr, 10), resolver);
+		return 0;
+	}
 	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
-				 "       mmr_sim concurrent|causal|nowait|unique_skip SEEDS\n"
-				 "       mmr_sim trace concurrent|causal|nowait|unique_skip SEED\n");
+				 "       mmr_sim concurrent|causal|nowait|unique_skip|rounds|two_nodes SEEDS [RESOLVER]\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|rounds|two_nodes SEED [RESOLVER]\n"
+				 "RESOLVER: last_update_wins (default), first_update_wins, origin_wins\n");
 	return 2;
 }

@@ -298,6 +298,54 @@ TEST(ConflictDecide, DeleteMissingRefreshesOnlyAnOlderTombstone)
 	}
 }
 
+/*
+ * The tombstone holds the winning delete in the order of the delete_missing
+ * resolver, so that every node answers later writes alike.
+ */
+TEST(ConflictDecide, TombstoneOrderFollowsTheDeleteResolver)
+{
+	struct
+	{
+		MmrResolverKind resolver;
+		MmrVersion	existing;
+		bool		refresh;
+	}			cases[] = {
+		{MMR_RESOLVER_FIRST_UPDATE_WINS, version(kThird, "n3", 50), false},
+		{MMR_RESOLVER_FIRST_UPDATE_WINS, version(kThird, "n3", 150), true},
+		{MMR_RESOLVER_ORIGIN_WINS, version(kThird, "n3", 50, 1), false},
+		{MMR_RESOLVER_ORIGIN_WINS, version(kThird, "n3", 150, -1), true},
+		{MMR_RESOLVER_ORIGIN_WINS, version(kThird, "n3", 50), true},	/* equal: later */
+	};
+
+	for (const auto &c : cases)
+	{
+		Facts		facts(MMR_CHANGE_DELETE);
+
+		facts.resolver(MMR_CONFLICT_DELETE_MISSING, c.resolver)
+			.tombstone(c.existing).remote(version(kSender, "n2", 100));
+		EXPECT_EQ(facts.decide().record_tombstone, c.refresh ? 1 : 0)
+			<< mmr_resolver_name(c.resolver) << " " << c.existing.commit_time;
+
+		/* An applied delete keeps the same order. */
+		facts.row(version(kSender, "n2", 80));
+		EXPECT_EQ(facts.decide().record_tombstone, c.refresh ? 1 : 0)
+			<< mmr_resolver_name(c.resolver) << " applied " << c.existing.commit_time;
+	}
+}
+
+/* A delete made after seeing the tombstone's delete replaces it. */
+TEST(ConflictDecide, DeleteThatSawTheTombstoneReplacesIt)
+{
+	Facts		facts(MMR_CHANGE_DELETE);
+
+	facts.tombstone(version(kThird, "n3", 150)).remote(version(kSender, "n2", 100));
+	EXPECT_EQ(facts.decide().record_tombstone, 0);
+	facts.seen_up_to(kThird, 150);
+	EXPECT_EQ(facts.decide().record_tombstone, 1);
+	facts.row(version(kSender, "n2", 80));
+	EXPECT_EQ(facts.decide().record_tombstone, 1);
+}
+
 TEST(ConflictDecide, AppliedDeleteKeepsANewerTombstone)
 {
 	/* The row was re-inserted after a later delete lost to it somewhere. */
