@@ -109,6 +109,12 @@
 # values; the subscription uses binary = BENCH_NATIVE_BINARY (off, the
 # default of CREATE SUBSCRIPTION).
 #
+# BENCH_TABLE_OWNER (unset): a role of that name is created on all four
+# servers and made the owner of every benchmark table, so that mmr's apply
+# runs as a non-superuser table owner (SPEC 7; the cost of switching user).
+# Native apply of PostgreSQL 15 runs as the subscription owner whatever the
+# table owner.
+#
 # BENCH_RUNS (2) runs per workload.  BENCH_TIMEOUT (600) seconds for any
 # catch-up.  BENCH_PERF=1: one more catch-up per system for inserts and tpcb
 # under `perf record -g -p <apply worker>`, top functions printed, the data
@@ -136,6 +142,7 @@ native_binary=${BENCH_NATIVE_BINARY:-off}
 timeout=${BENCH_TIMEOUT:-600}
 do_perf=${BENCH_PERF:-0}
 pause_mode=${BENCH_PAUSE:-pause}
+table_owner=${BENCH_TABLE_OWNER:-}
 
 die() { echo "apply_bench: $*" >&2; exit 1; }
 is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
@@ -155,6 +162,8 @@ is_count "$timeout" || die "BENCH_TIMEOUT must be a positive integer"
 case "$fsync" in on|off) ;; *) die "BENCH_FSYNC must be on or off";; esac
 case "$native_binary" in on|off) ;; *) die "BENCH_NATIVE_BINARY must be on or off";; esac
 case "$pause_mode" in pause|lock) ;; *) die "BENCH_PAUSE must be pause or lock";; esac
+[ -z "$table_owner" ] || [[ "$table_owner" =~ ^[a-z_][a-z0-9_]*$ ]] ||
+  die "BENCH_TABLE_OWNER must be a lower-case SQL identifier"
 for w in $workloads; do
   case "$w" in inserts|tpcb|bigxact|conflicts|lag) ;; *) die "unknown workload '$w' (inserts, tpcb, bigxact, conflicts, lag)";; esac
 done
@@ -239,7 +248,7 @@ echo "PostgreSQL: $("$bindir/postgres" --version)"
 echo "machine:    $(uname -m), nproc=$(nproc), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
 echo "settings:   BENCH_WORKLOADS='$workloads' BENCH_RUNS=$runs BENCH_ROWS=$rows BENCH_CLIENTS=$clients" \
   "BENCH_SCALE=$scale BENCH_TPCB_SECS=$tpcb_secs BENCH_TPCB_CLIENTS=$tpcb_clients" \
-  "BENCH_LAG_SECS=$lag_secs BENCH_LAG_RATE=${lag_rate:-unthrottled} BENCH_PAUSE=$pause_mode"
+  "BENCH_LAG_SECS=$lag_secs BENCH_LAG_RATE=${lag_rate:-unthrottled} BENCH_PAUSE=$pause_mode BENCH_TABLE_OWNER=${table_owner:-unset}"
 echo "servers:    4 (mmr a,b; native p,s), each shared_buffers=$shared_buffers fsync=$fsync autovacuum=off," \
   "synchronous_commit=on (origin); apply commits asynchronously in both;" \
   "mmr binary=on, native binary=$native_binary"
@@ -310,6 +319,18 @@ if [[ " $workloads " == *" tpcb "* ]]; then
   done
   for n in "${servers[@]}"; do
     sql "$n" -c "ALTER TABLE pgbench_history ADD COLUMN hid bigserial PRIMARY KEY"
+  done
+fi
+if [ -n "$table_owner" ]; then
+  echo "-- every table owned by $table_owner on all four servers"
+  for n in "${servers[@]}"; do
+    sql "$n" -c "CREATE ROLE $table_owner" -c "DO \$\$
+      DECLARE t text;
+      BEGIN
+        FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+          EXECUTE format('ALTER TABLE %I OWNER TO $table_owner', t);
+        END LOOP;
+      END \$\$" >/dev/null
   done
 fi
 for n in "${servers[@]}"; do

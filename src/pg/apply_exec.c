@@ -731,6 +731,7 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 	List	   *rels = NIL;
 	List	   *relids = NIL;
 	List	   *relids_logged = NIL;
+	Oid			owner = InvalidOid;
 	ListCell   *lc;
 
 	for (uint32 i = 0; i < truncate->nrelids; i++)
@@ -750,6 +751,10 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 		rel = mmr_apply_open_target(truncate->relids[i], AccessExclusiveLock);
 		rels = lappend(rels, rel->localrel);
 		relids = lappend_oid(relids, rel->local_relid);
+		if (i == 0)
+			owner = rel->localrel->rd_rel->relowner;
+		else if (owner != rel->localrel->rd_rel->relowner)
+			owner = InvalidOid;
 		if (RelationIsLogicallyLogged(rel->localrel))
 			relids_logged = lappend_oid(relids_logged, rel->local_relid);
 		rel->localrel = NULL;
@@ -757,6 +762,8 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 	mmr_apply_errctx.nspname = NULL;
 	mmr_apply_errctx.relname = NULL;
 
+	/* Its triggers run as the tables' owner, if they have one. */
+	mmr_apply_run_as(owner);
 	ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT,
 						(truncate->flags & MMR_TRUNCATE_RESTART_IDENTITY) != 0);
 

@@ -27,8 +27,11 @@
  *	  expressions and triggers never get the worker's superuser rights.
  *	  The user is switched, with SECURITY_RESTRICTED_OPERATION and a GUC
  *	  nest level of its own, only when a change's table has another owner
- *	  than the previous change's, and switched back before COMMIT and
- *	  TRUNCATE; an error's abort restores it by itself.
+ *	  than the previous change's, and switched back before COMMIT; an
+ *	  error's abort restores it by itself.  A TRUNCATE runs as the owner of
+ *	  its tables when they have one, else as the worker.  As in PostgreSQL,
+ *	  a deferred trigger cannot be queued within a security-restricted
+ *	  operation: a change that would queue one is an ERROR.
  *
  *	  Everything allocated while applying a message lives in the message
  *	  context, which the loop resets after each message.
@@ -39,7 +42,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "replication/origin.h"
@@ -68,8 +70,7 @@ static TimestampTz last_skew_warning = 0;
 
 /*
  * Whom the current local transaction runs as: the owner of the table of
- * the last change (InvalidOid: the worker's own user), and whether its
- * changes met tables of more than one owner.
+ * the last change (InvalidOid: the worker's own user).
  */
 typedef struct ApplyUser
 {
@@ -77,8 +78,6 @@ typedef struct ApplyUser
 	Oid			worker_userid;	/* what to switch back to */
 	int			worker_sec_context;
 	int			nestlevel;		/* GUC nest level of the switch */
-	Oid			xact_owner;		/* owner of the transaction's first table */
-	bool		xact_owners_mixed;
 } ApplyUser;
 
 static ApplyUser apply_user;
@@ -93,7 +92,6 @@ static void require_remote_xact(const char *what);
 static void begin_step(void);
 static void end_step(void);
 static void note_skipped(uint32 remote_relid);
-static void run_as_owner(Relation rel);
 static void run_as_worker(void);
 
 /*
@@ -281,12 +279,13 @@ apply_commit(const MmrCommit *commit)
 						LSN_FORMAT_ARGS(commit->commit_lsn),
 						LSN_FORMAT_ARGS(mmr_remote_xact.final_lsn))));
 
+	run_as_worker();
+
 	/* A skip request is consumed or cleared in this commit. */
 	if (mmr_skip_pending())
 	{
 		if (!IsTransactionState())
 			StartTransactionCommand();
-		run_as_worker();
 		mmr_skip_commit(&mmr_remote_xact, commit);
 		if (mmr_remote_xact.skipping)
 			mmr_remote_xact.nconflicts++;
@@ -294,13 +293,6 @@ apply_commit(const MmrCommit *commit)
 
 	if (IsTransactionState())
 	{
-		/*
-		 * Deferred triggers fire at commit: as the owner when the whole
-		 * transaction changed one owner's tables (else as the worker).
-		 */
-		if (OidIsValid(apply_user.run_as) && !apply_user.xact_owners_mixed)
-			AfterTriggerFireDeferred();
-		run_as_worker();
 		mmr_conflict_note_commit(GetTopTransactionIdIfAny());
 		replorigin_session_origin_lsn = commit->end_lsn;
 		replorigin_session_origin_timestamp = commit->commit_time;
@@ -398,8 +390,6 @@ begin_step(void)
 	{
 		StartTransactionCommand();
 		apply_user.run_as = InvalidOid;
-		apply_user.xact_owner = InvalidOid;
-		apply_user.xact_owners_mixed = false;
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(mmr_apply_message_context);
@@ -455,7 +445,7 @@ apply_change(MmrChangeKind kind, const MmrChange *change)
 	}
 	begin_step();
 	rel = mmr_apply_open_target(change->relid, RowExclusiveLock);
-	run_as_owner(rel->localrel);
+	mmr_apply_run_as(rel->localrel->rd_rel->relowner);
 	mmr_apply_row_change(rel, kind, change);
 	mmr_relmap_close(rel, NoLock);
 	end_step();
@@ -472,7 +462,6 @@ apply_truncate(const MmrTruncate *truncate)
 		return;
 	}
 	begin_step();
-	run_as_worker();
 	mmr_exec_truncate(truncate);
 	end_step();
 }
@@ -502,25 +491,21 @@ note_skipped(uint32 remote_relid)
 }
 
 /*
- * run_as_owner makes the change of rel run as rel's owner, switching only
- * when the owner differs from the previous change's.  Another user than
- * the worker's runs under SECURITY_RESTRICTED_OPERATION, in a GUC nest
- * level that run_as_worker rolls back, so that nothing it sets outlives
- * its changes.
+ * mmr_apply_run_as makes the change run as owner, the owner of its tables
+ * (InvalidOid: tables of several owners, run as the worker), switching
+ * only when it differs from the previous change's.  Another user than the
+ * worker's runs under SECURITY_RESTRICTED_OPERATION, in a GUC nest level
+ * that run_as_worker rolls back, so that nothing it sets outlives its
+ * changes.
  */
-static void
-run_as_owner(Relation rel)
+void
+mmr_apply_run_as(Oid owner)
 {
-	Oid			owner = rel->rd_rel->relowner;
-
-	if (!OidIsValid(apply_user.xact_owner))
-		apply_user.xact_owner = owner;
-	else if (apply_user.xact_owner != owner)
-		apply_user.xact_owners_mixed = true;
-
 	if (owner == apply_user.run_as)
 		return;
 	run_as_worker();
+	if (!OidIsValid(owner))
+		return;
 	GetUserIdAndSecContext(&apply_user.worker_userid,
 						   &apply_user.worker_sec_context);
 	if (owner == apply_user.worker_userid)

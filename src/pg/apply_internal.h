@@ -98,6 +98,7 @@ extern void mmr_apply_handle_message(const MmrMessage *msg);
 extern bool mmr_apply_in_remote_xact(void);
 extern MmrApplyRelation *mmr_apply_open_target(uint32 remote_relid,
 											   LOCKMODE lockmode);
+extern void mmr_apply_run_as(Oid owner);
 
 /* apply_exec.c */
 extern MmrApplyExec *mmr_exec_begin(MmrApplyRelation *rel);

@@ -37,6 +37,7 @@
 
 #include "apply_internal.h"
 #include "mmr.h"
+#include "node_cache.h"
 #include "tombstone.h"
 
 PG_FUNCTION_INFO_V1(mmr_skip_transaction);
@@ -52,6 +53,8 @@ static void skip_relcache_callback(Datum arg, Oid relid);
 static void skip_read(void);
 static void skip_delete(void);
 static void skip_log(const MmrRemoteXact *xact, const MmrCommit *commit);
+static Datum run_sql(const char *sql, int nargs, Oid *types, Datum *values,
+				     int expected, bool *found);
 
 /*
  * mmr.skip_transaction(peer_name text, remote_commit_lsn pg_lsn): records
@@ -64,8 +67,7 @@ mmr_skip_transaction(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char	   *peer_name;
 	XLogRecPtr	lsn;
-	int			ret;
-	bool		isnull;
+	bool		found;
 	int32		node_id;
 
 	if (!superuser())
@@ -86,23 +88,14 @@ mmr_skip_transaction(PG_FUNCTION_ARGS)
 				 errhint("Use the commit LSN shown in mmr.replication_status.last_error.")));
 
 	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
-	SPI_connect();
-	ret = SPI_execute_with_args("SELECT n.node_id, l.node_id IS NOT NULL "
-								"FROM mmr.node n LEFT JOIN mmr.local_node l USING (node_id) "
-								"WHERE n.node_name = $1",
-								1, types, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read mmr.node: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	node_id = DatumGetInt32(run_sql("SELECT node_id FROM mmr.node WHERE node_name = $1",
+									1, types, values, SPI_OK_SELECT, &found));
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("node \"%s\" does not exist", peer_name),
 				 errhint("The peers of this node are listed in mmr.replication_status.")));
-	node_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-								   SPI_tuptable->tupdesc, 2, &isnull)))
+	if (node_id == mmr_local_node_id())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("node \"%s\" is the local node", peer_name),
@@ -110,14 +103,12 @@ mmr_skip_transaction(PG_FUNCTION_ARGS)
 
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(node_id);
-	ret = SPI_execute_with_args("INSERT INTO mmr.apply_skip AS s (node_id, remote_commit_lsn) "
-								"VALUES ($1, $2) ON CONFLICT (node_id) DO UPDATE "
-								"SET remote_commit_lsn = EXCLUDED.remote_commit_lsn, "
-								"    requested_at = now()",
-								2, types, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not record the skip: %s", SPI_result_code_string(ret));
-	SPI_finish();
+	values[1] = PG_GETARG_DATUM(1);
+	(void) run_sql("INSERT INTO mmr.apply_skip AS s (node_id, remote_commit_lsn) "
+				   "VALUES ($1, $2) ON CONFLICT (node_id) DO UPDATE "
+				   "SET remote_commit_lsn = EXCLUDED.remote_commit_lsn, "
+				   "    requested_at = now()",
+				   2, types, values, SPI_OK_INSERT, &found);
 	PG_RETURN_VOID();
 }
 
@@ -170,26 +161,14 @@ skip_read(void)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(skip_peer_node_id)};
-	int			ret;
+	bool		found;
+	Datum		lsn;
 
 	skip_stale = false;
-	skip_lsn = InvalidXLogRecPtr;
 	skip_relid = mmr_catalog_relid("apply_skip");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	ret = SPI_execute_with_args("SELECT remote_commit_lsn FROM mmr.apply_skip WHERE node_id = $1",
-								1, types, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read mmr.apply_skip: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-
-		skip_lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
-	PopActiveSnapshot();
+	lsn = run_sql("SELECT remote_commit_lsn FROM mmr.apply_skip WHERE node_id = $1",
+					 1, types, values, SPI_OK_SELECT, &found);
+	skip_lsn = found ? DatumGetLSN(lsn) : InvalidXLogRecPtr;
 }
 
 /* mmr_skip_pending: a request waits, to be consumed or cleared at COMMIT. */
@@ -234,17 +213,10 @@ skip_delete(void)
 {
 	Oid			types[2] = {INT4OID, PG_LSNOID};
 	Datum		values[2] = {Int32GetDatum(skip_peer_node_id), LSNGetDatum(skip_lsn)};
-	int			ret;
+	bool		found;
 
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	ret = SPI_execute_with_args("DELETE FROM mmr.apply_skip "
-								"WHERE node_id = $1 AND remote_commit_lsn = $2",
-								2, types, values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "could not clear the skip: %s", SPI_result_code_string(ret));
-	SPI_finish();
-	PopActiveSnapshot();
+	(void) run_sql("DELETE FROM mmr.apply_skip WHERE node_id = $1 AND remote_commit_lsn = $2",
+					  2, types, values, SPI_OK_DELETE, &found);
 	skip_lsn = InvalidXLogRecPtr;
 }
 
@@ -263,7 +235,7 @@ skip_log(const MmrRemoteXact *xact, const MmrCommit *commit)
 	StringInfoData relations;
 	Oid			save_userid;
 	int			save_sec_context;
-	int			ret;
+	bool		found;
 
 	initStringInfo(&relations);
 	for (int i = 0; i < xact->nskipped_relations; i++)
@@ -283,19 +255,42 @@ skip_log(const MmrRemoteXact *xact, const MmrCommit *commit)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(mmr_tombstone_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	(void) run_sql("INSERT INTO mmr.conflict_history "
+					  "(relation, conflict_type, resolution, resolver, remote_node, "
+					  " remote_commit_ts, remote_commit_lsn, remote_row) "
+					  "VALUES ($1, 'transaction_skipped', 'skip', 'skip_transaction', "
+					  " $2, $3, $4, pg_catalog.jsonb_build_object("
+					  "  'xid', $5, 'changes', $6, 'end_lsn', $7))",
+					  7, types, values, SPI_OK_INSERT, &found);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * run_sql runs one statement in the current transaction and returns the first column of the first row it returns (*found false when
+ * none).
+ */
+static Datum
+run_sql(const char *sql, int nargs, Oid *types, Datum *values,
+		   int expected, bool *found)
+{
+	Datum		result = (Datum) 0;
+	int			ret;
+
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	ret = SPI_execute_with_args("INSERT INTO mmr.conflict_history "
-								"(relation, conflict_type, resolution, resolver, remote_node, "
-								" remote_commit_ts, remote_commit_lsn, remote_row) "
-								"VALUES ($1, 'transaction_skipped', 'skip', 'skip_transaction', "
-								" $2, $3, $4, pg_catalog.jsonb_build_object("
-								"  'xid', $5, 'changes', $6, 'end_lsn', $7))",
-								7, types, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not log the skipped transaction: %s",
-			 SPI_result_code_string(ret));
+	ret = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+	if (ret != expected)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(ret));
+	*found = SPI_tuptable != NULL && SPI_processed > 0;
+	if (*found)
+	{
+		bool		isnull;
+
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							   &isnull);
+		*found = !isnull;
+	}
 	SPI_finish();
 	PopActiveSnapshot();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return result;
 }

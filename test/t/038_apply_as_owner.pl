@@ -3,7 +3,8 @@
 # apply worker's superuser, also when one remote transaction changes
 # tables of several owners; a trigger that does what its owner may not do
 # stops apply with the permission error in last_error, changes nothing,
-# and apply goes on once the owner is given the right.
+# and apply goes on once the owner is given the right.  TRUNCATE triggers run
+# as the owner; a deferred trigger stops apply (it cannot run restricted).
 use strict;
 use warnings;
 
@@ -19,6 +20,8 @@ my ($a, $b) = ct_group(q{
 	CREATE TABLE plain (id integer PRIMARY KEY, written_by text);
 	CREATE TABLE forbidden (id integer PRIMARY KEY, v text);
 	CREATE TABLE secret (id integer PRIMARY KEY, note text);
+	CREATE TABLE later (id integer PRIMARY KEY);
+	ALTER TABLE later OWNER TO alice;
 	ALTER TABLE owned OWNER TO alice;
 	ALTER TABLE logged OWNER TO alice;
 	ALTER TABLE forbidden OWNER TO alice;
@@ -44,6 +47,12 @@ ct_sql($b, q{
 	CREATE TRIGGER note_writer AFTER INSERT ON logged
 	  FOR EACH ROW EXECUTE FUNCTION note_writer();
 	ALTER TABLE logged ENABLE ALWAYS TRIGGER note_writer;
+	CREATE TRIGGER note_truncate AFTER TRUNCATE ON logged
+	  FOR EACH STATEMENT EXECUTE FUNCTION note_writer();
+	ALTER TABLE logged ENABLE ALWAYS TRIGGER note_truncate;
+	CREATE CONSTRAINT TRIGGER note_deferred AFTER INSERT ON later
+	  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION note_writer();
+	ALTER TABLE later ENABLE ALWAYS TRIGGER note_deferred;
 	CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql AS
 	  $$ BEGIN INSERT INTO secret VALUES (NEW.id, 'written by ' || current_user); RETURN NEW; END $$;
 	CREATE TRIGGER steal BEFORE INSERT ON forbidden
@@ -96,5 +105,28 @@ ct_sql($a, q{INSERT INTO plain VALUES (2, NULL)});
 mmr_wait_caught_up($a);
 is(ct_sql($b, q{SELECT written_by FROM plain WHERE id = 2}), $superuser,
 	'a later transaction of a superuser-owned table runs as its owner again');
+
+# A TRUNCATE runs its triggers as its table's owner too.
+my $seen = ct_sql($b, q{SELECT max(n) FROM seen});
+ct_sql($a, q{TRUNCATE logged});
+mmr_wait_caught_up($a);
+is(ct_sql($b, qq{SELECT string_agg(tab || '=' || usr, ' ' ORDER BY n) FROM seen WHERE n > $seen}),
+	'logged=alice', "the TRUNCATE trigger of alice's table ran as alice");
+is(ct_sql($b, q{SELECT count(*) FROM logged}), '0', 'the table was truncated');
+
+# A deferred trigger cannot be queued within the security-restricted
+# operation that the owner's changes run in (as in PostgreSQL): apply stops
+# with that error rather than firing it at commit as the superuser.
+ct_sql($a, q{INSERT INTO later VALUES (1)});
+mmr_wait_until($b, q{SELECT state = 'error' FROM mmr.replication_status});
+like(ct_sql($b, q{SELECT last_error FROM mmr.replication_status}),
+	qr/^cannot fire deferred trigger within security-restricted operation \(remote transaction \d+ committed at /,
+	"a deferred trigger of alice's table stops apply");
+is(ct_sql($b, q{SELECT count(*) FROM seen WHERE tab = 'later'}), '0',
+	'the deferred trigger did not run as anyone');
+ct_sql($b, q{DROP TRIGGER note_deferred ON later});
+mmr_wait_until($b, q{SELECT state = 'streaming' FROM mmr.replication_status});
+mmr_wait_caught_up($a);
+is(ct_sql($b, q{SELECT count(*) FROM later}), '1', 'without the deferred trigger the change applies');
 
 done_testing();
