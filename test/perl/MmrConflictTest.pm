@@ -74,15 +74,12 @@ sub ct_wait_applied
 	return;
 }
 
-# ct_link_states(NODE): "peer:state peer:state" of NODE's incoming links
-# ($LINK_STATES: the query).
-our $LINK_STATES =
-  q{SELECT string_agg(peer_name || ':' || state, ' ' ORDER BY peer_name) FROM mmr.replication_status};
-
+# ct_link_states(NODE): "peer:state peer:state" of NODE's incoming links.
 sub ct_link_states
 {
 	my ($node) = @_;
-	return ct_sql($node, $LINK_STATES);
+	return ct_sql($node,
+		q{SELECT string_agg(peer_name || ':' || state, ' ' ORDER BY peer_name) FROM mmr.replication_status});
 }
 
 # ct_sql(NODE, SQL): the result of SQL in database postgres.

@@ -95,13 +95,6 @@ mmr_wait_until($n3, qq{SELECT state = 'paused' AND worker_pid <> $old_pid
 	FROM mmr.replication_status WHERE peer_name = 'n1'});
 pass('the restarted apply worker from n1 is paused again');
 
-# So does a restarted manager.
-my $managers = q{FROM pg_stat_activity WHERE backend_type = 'mmr manager' AND datname = current_database()};
-my $old_manager = ct_sql($n3, "SELECT pid $managers");
-ct_sql($n3, "SELECT pg_terminate_backend($old_manager)");
-mmr_wait_until($n3, "SELECT count(*) = 1 $managers AND pid <> $old_manager");
-mmr_wait_until($n3, "SELECT ($MmrConflictTest::LINK_STATES) = 'n1:paused n2:streaming'");
-pass('after a manager restart n3 still holds its link from n1 only');
 
 ### a) n1 inserts, n2 updates after applying it; n3 gets the UPDATE first.
 
