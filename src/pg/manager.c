@@ -32,6 +32,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -59,6 +61,7 @@
 #define TOMBSTONE_COLLECT_MS 10000
 #define CONFLICT_LOG_PURGE_MS 60000
 #define MAX_PEERS 64
+#define ORPHAN_RECHECK_MS 200
 
 typedef struct Peer
 {
@@ -205,6 +208,27 @@ apply_worker_running(ApplyWorker *w)
 		GetBackgroundWorkerPid(w->handle, &pid) != BGWH_STOPPED;
 }
 
+/*
+ * stopped_orphan stops a worker that a previous manager of this database
+ * started and left running (that manager was terminated, and workers do not
+ * end with it): a second worker for the same slot would find the peer's
+ * replication origin busy and fail for ever.  Returns true when there was
+ * one; the caller starts its own worker once the orphan is gone.
+ */
+static bool
+stopped_orphan(MmrWorkerKind kind, int32 peer_node_id, const char *what)
+{
+	pid_t		pid = mmr_slot_pid(kind, MyDatabaseId, peer_node_id);
+
+	if (pid == 0)
+		return false;
+	ereport(LOG,
+			(errmsg("stopping the mmr %s left running by a previous manager (pid %d)",
+					what, (int) pid)));
+	(void) kill(pid, SIGTERM);
+	return true;
+}
+
 static void
 start_apply_worker(ApplyWorker *w, const Peer *peer)
 {
@@ -304,6 +328,11 @@ manage_join(JoinGate gate, TimestampTz now, long *nap_ms)
 		w->backoff_ms = MMR_RESTART_MIN_MS;
 	if (apply_worker_running(w) || !restart_due(w, "join worker", now, nap_ms))
 		return;
+	if (stopped_orphan(MMR_WORKER_JOIN, 0, "join worker"))
+	{
+		*nap_ms = Min(*nap_ms, ORPHAN_RECHECK_MS);
+		return;
+	}
 	if (mmr_start_worker("mmr_join_worker_main", "mmr join", "mmr join worker",
 						 ObjectIdGetDatum(MyDatabaseId), NULL, 0, &w->handle))
 		w->started_at = now;
@@ -342,7 +371,11 @@ manage(const Peer *peers, int npeers, JoinGate gate)
 		if (apply_worker_running(w))
 			continue;
 		snprintf(what, sizeof(what), "apply worker for peer \"%s\"", peers[i].name);
-		if (restart_due(w, what, now, &nap_ms))
+		if (!restart_due(w, what, now, &nap_ms))
+			continue;
+		if (stopped_orphan(MMR_WORKER_APPLY, peers[i].node_id, what))
+			nap_ms = Min(nap_ms, ORPHAN_RECHECK_MS);
+		else
 			start_apply_worker(w, &peers[i]);
 	}
 

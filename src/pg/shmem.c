@@ -70,6 +70,27 @@ mmr_slot_find(MmrWorkerKind kind, Oid dboid, int32 peer_node_id)
 }
 
 /*
+ * mmr_slot_pid returns the process running in a worker's slot, or 0.
+ */
+pid_t
+mmr_slot_pid(MmrWorkerKind kind, Oid dboid, int32 peer_node_id)
+{
+	MmrWorkerSlot *slot;
+	pid_t		pid = 0;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	slot = mmr_slot_find(kind, dboid, peer_node_id);
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&slot->mutex);
+		pid = slot->pid;
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return pid;
+}
+
+/*
  * mmr_slot_acquire returns the existing slot of a worker, or a fresh one.
  * Errors out when all slots are taken.
  */

@@ -138,6 +138,7 @@ extern void mmr_shmem_startup(void);
 
 extern MmrWorkerSlot *mmr_slot_find(MmrWorkerKind kind, Oid dboid,
 									int32 peer_node_id);
+extern pid_t mmr_slot_pid(MmrWorkerKind kind, Oid dboid, int32 peer_node_id);
 extern MmrWorkerSlot *mmr_slot_acquire(MmrWorkerKind kind, Oid dboid,
 									   int32 peer_node_id,
 									   const char *peer_name);

@@ -29,6 +29,7 @@ for my $node ($node_a, $node_b)
 		CREATE SEQUENCE seq2 START 2000001;
 		CREATE SEQUENCE seq3 START 3000001;
 		CREATE SEQUENCE seq4 START 4000001;
+		CREATE SEQUENCE seq5 START 5000001;
 	});
 }
 mmr_two_node_group($node_a, $node_b);
@@ -236,6 +237,41 @@ sub check_converged
 	  or diag("pgbench stdout:\n$$out\nstderr:\n$$err");
 	mmr_wait_caught_up($node_b);
 	check_converged($node_b, $node_a, 4, $name);
+}
+
+###
+### c3) SIGTERM of the receiver's manager (A writes, B receives): the
+###     supervisor starts a new manager, which stops the apply worker the old
+###     one left running and starts its own: exactly one worker, streaming.
+###
+{
+	my $name = 'manager SIGTERM';
+	my ($lo, $hi) = range_of(5);
+	my $log_offset = -s $node_b->logfile;
+	my ($h, $out, $err) = start_load($node_a, 5);
+	mmr_wait_until($node_b,
+		"SELECT count(*) >= $KILL_AFTER FROM t WHERE id BETWEEN $lo AND $hi");
+	my $manager = $node_b->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'mmr manager'");
+	like($manager, qr/^\d+$/, "$name: one manager on B");
+	my $old_apply = apply_pid($node_b);
+	ok(kill('TERM', $manager), "$name: sent SIGTERM to B's manager $manager");
+
+	mmr_wait_until($node_b,
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mmr manager' AND pid <> $manager");
+	mmr_wait_until($node_b,
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mmr apply' AND pid <> $old_apply");
+	is(finish_load($h), 0, "$name: load on A completed")
+	  or diag("pgbench stdout:\n$$out\nstderr:\n$$err");
+	mmr_wait_caught_up($node_a);
+	check_converged($node_a, $node_b, 5, $name);
+	is($node_b->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mmr apply'"),
+		'1', "$name: one apply worker on B");
+	ok($node_b->poll_query_until('postgres',
+		"SELECT state = 'streaming' FROM mmr.replication_status"), "$name: B streams from A");
+	ok(!$node_b->log_contains(qr/is already active for PID/, $log_offset),
+		"$name: no worker met the orphan's busy origin");
 }
 
 $node_a->stop;
