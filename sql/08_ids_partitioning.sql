@@ -123,6 +123,12 @@ ROLLBACK;
 SELECT relation::regclass, replicated FROM mmr.table_settings;
 DROP TABLE excluded_too;
 SELECT count(*) FROM mmr.table_settings;
+-- A role that may not write mmr's catalogs drops its own table.
+CREATE TABLE app_table (id integer PRIMARY KEY);
+ALTER TABLE app_table OWNER TO regress_mmr_app;
+SET ROLE regress_mmr_app;
+DROP TABLE app_table;
+RESET ROLE;
 
 SELECT mmr.part_node('n1');
 DROP TABLE region_rows, pt;
