@@ -78,6 +78,12 @@ COPY region_rows FROM stdin;
 5	n2	copied
 \.
 TRUNCATE region_rows;
+-- The same for a role that may not read mmr's catalogs.
+GRANT INSERT ON region_rows TO regress_mmr_app;
+SET ROLE regress_mmr_app;
+INSERT INTO region_rows VALUES (6, 'n1', 'by the app');
+INSERT INTO region_rows VALUES (7, 'n2', 'by the app');
+RESET ROLE;
 SELECT * FROM region_rows ORDER BY id;
 -- The column's rows may still be written while a peer's change is applied:
 -- apply workers run as replica, where the check does not fire.
@@ -123,6 +129,12 @@ ROLLBACK;
 SELECT relation::regclass, replicated FROM mmr.table_settings;
 DROP TABLE excluded_too;
 SELECT count(*) FROM mmr.table_settings;
+-- A role that may not write mmr's catalogs drops its own table.
+CREATE TABLE app_table (id integer PRIMARY KEY);
+ALTER TABLE app_table OWNER TO regress_mmr_app;
+SET ROLE regress_mmr_app;
+DROP TABLE app_table;
+RESET ROLE;
 
 SELECT mmr.part_node('n1');
 DROP TABLE region_rows, pt;

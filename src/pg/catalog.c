@@ -22,6 +22,7 @@
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -30,6 +31,7 @@
 #include "utils/snapmgr.h"
 
 #include "mmr.h"
+#include "tombstone.h"
 
 PG_FUNCTION_INFO_V1(mmr_set_table_replicated);
 PG_FUNCTION_INFO_V1(mmr_forget_dropped_tables);
@@ -181,11 +183,15 @@ mmr_set_table_replicated(PG_FUNCTION_ARGS)
 /*
  * mmr.forget_dropped_tables(): event trigger on sql_drop (ENABLE ALWAYS).
  * A dropped table's row of mmr.table_settings goes with it: its oid may
- * be given to a new table, which must not inherit the exclusion.
+ * be given to a new table, which must not inherit the exclusion.  It runs
+ * as the owner of mmr's catalogs: whoever drops a table may not write them.
  */
 Datum
 mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 {
+	Oid			save_userid;
+	int			save_sec_context;
+
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -194,6 +200,9 @@ mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 	/* DROP EXTENSION mmr drops the catalog too. */
 	if (!OidIsValid(mmr_catalog_relid("table_settings")))
 		PG_RETURN_VOID();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(mmr_tombstone_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	if (SPI_execute("DELETE FROM mmr.table_settings s "
 					"USING pg_catalog.pg_event_trigger_dropped_objects() d "
@@ -202,5 +211,6 @@ mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not forget the settings of dropped tables");
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	PG_RETURN_VOID();
 }

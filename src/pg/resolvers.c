@@ -11,8 +11,8 @@
  *	  signature, because oids differ between nodes; both are resolved here
  *	  on each node.
  *
- *	  The per-table answer is cached.  The cache is dropped when
- *	  mmr.conflict_resolver changes (its mmr.catalog_changed trigger
+ *	  The per-table answer is cached (table_cache.c).  The cache is dropped
+ *	  when mmr.conflict_resolver changes (its mmr.catalog_changed trigger
  *	  invalidates the catalog's relcache entry, for local and applied
  *	  changes), when a function is created or dropped, and an entry when its
  *	  table changes; an entry built under another value of
@@ -23,9 +23,7 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
@@ -35,17 +33,15 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "mmr.h"
 #include "resolvers.h"
+#include "table_cache.h"
 
 PG_FUNCTION_INFO_V1(mmr_set_conflict_resolver);
 PG_FUNCTION_INFO_V1(mmr_set_conflict_resolver_function);
@@ -72,70 +68,42 @@ typedef struct ResolverSetting
 
 typedef struct TableResolversEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
+	MmrTableCacheEntry cache;	/* first: relid and valid */
 	int			built_with_default; /* mmr_default_conflict_resolver then */
 	MmrTableResolvers r;
 } TableResolversEntry;
 
-static HTAB *table_resolvers = NULL;
-static MemoryContext settings_context = NULL;
-static List *settings = NIL;
-static bool settings_valid = false;
-static Oid	settings_relid = InvalidOid;
+static List *settings = NIL;	/* ResolverSetting */
+static bool proc_callback_registered = false;
+
+static void keep_setting(HeapTuple tup, TupleDesc desc, void *arg);
 
 static void
-invalidate_all(void)
+forget_settings(void)
 {
-	HASH_SEQ_STATUS status;
-	TableResolversEntry *entry;
-
-	settings_valid = false;
-	if (table_resolvers == NULL)
-		return;
-	hash_seq_init(&status, table_resolvers);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->valid = false;
+	settings = NIL;
 }
 
-static void
-resolvers_relcache_callback(Datum arg, Oid relid)
-{
-	TableResolversEntry *entry;
+static MmrTableCache resolvers_cache = {
+	"conflict_resolver", sizeof(TableResolversEntry), keep_setting, forget_settings
+};
 
-	if (!OidIsValid(relid) || !OidIsValid(settings_relid) ||
-		relid == settings_relid)
-	{
-		invalidate_all();
-		return;
-	}
-	/* A renamed table has other settings. */
-	entry = hash_search(table_resolvers, &relid, HASH_FIND, NULL);
-	if (entry != NULL)
-		entry->valid = false;
-}
-
+/* A function created or dropped may be a resolver set by name. */
 static void
 resolvers_proc_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
-	invalidate_all();
+	mmr_table_cache_invalidate_all(&resolvers_cache);
 }
 
 static void
-resolvers_cache_init(void)
+load_settings(void)
 {
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(TableResolversEntry);
-	ctl.hcxt = CacheMemoryContext;
-	table_resolvers = hash_create("mmr table resolvers", 64, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	settings_context = AllocSetContextCreate(CacheMemoryContext,
-											 "mmr resolver settings",
-											 ALLOCSET_SMALL_SIZES);
-	CacheRegisterRelcacheCallback(resolvers_relcache_callback, (Datum) 0);
-	CacheRegisterSyscacheCallback(PROCOID, resolvers_proc_callback, (Datum) 0);
+	if (!proc_callback_registered)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, resolvers_proc_callback, (Datum) 0);
+		proc_callback_registered = true;
+	}
+	mmr_table_cache_load(&resolvers_cache);
 }
 
 static char *
@@ -148,12 +116,12 @@ text_attr(HeapTuple tup, TupleDesc desc, int attnum)
 }
 
 /*
- * add_setting keeps one row of mmr.conflict_resolver.  A name this node does
+ * keep_setting keeps one row of mmr.conflict_resolver.  A name this node does
  * not know (a newer peer's) becomes the error resolver: stopping is safer
  * than deciding differently.
  */
 static void
-add_setting(HeapTuple tup, TupleDesc desc, void *arg)
+keep_setting(HeapTuple tup, TupleDesc desc, void *arg)
 {
 	ResolverSetting *s = palloc0(sizeof(ResolverSetting));
 	char	   *type = text_attr(tup, desc, Anum_cr_conflict_type);
@@ -172,20 +140,6 @@ add_setting(HeapTuple tup, TupleDesc desc, void *arg)
 			 s->resolver == MMR_RESOLVER_CUSTOM)
 		s->resolver = MMR_RESOLVER_ERROR;
 	settings = lappend(settings, s);
-}
-
-/* load_settings reads the whole of mmr.conflict_resolver (a handful of rows). */
-static void
-load_settings(void)
-{
-	MemoryContext oldcxt;
-
-	MemoryContextReset(settings_context);
-	settings = NIL;
-	settings_valid = true;
-	oldcxt = MemoryContextSwitchTo(settings_context);
-	settings_relid = mmr_catalog_read_all("conflict_resolver", add_setting, NULL);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 static const ResolverSetting *
@@ -293,25 +247,17 @@ build_entry(TableResolversEntry *entry, Relation rel)
 	for (int type = 0; type < MMR_CONFLICT_NTYPES; type++)
 		resolver_for(type, names, entry);
 	list_free_deep(names);
-	entry->valid = true;
+	entry->cache.valid = true;
 }
 
 const MmrTableResolvers *
 mmr_table_resolvers(Relation rel)
 {
-	Oid			relid = RelationGetRelid(rel);
 	TableResolversEntry *entry;
-	bool		found;
 
-	if (table_resolvers == NULL)
-		resolvers_cache_init();
-	if (!settings_valid)
-		load_settings();
-
-	entry = hash_search(table_resolvers, &relid, HASH_ENTER, &found);
-	if (!found)
-		entry->valid = false;
-	if (!entry->valid ||
+	load_settings();
+	entry = mmr_table_cache_entry(&resolvers_cache, RelationGetRelid(rel));
+	if (!entry->cache.valid ||
 		entry->built_with_default != mmr_default_conflict_resolver)
 		build_entry(entry, rel);
 	return &entry->r;
@@ -327,10 +273,7 @@ mmr_resolver_function_name(Relation rel, int conflict_type)
 	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	const ResolverSetting *s;
 
-	if (table_resolvers == NULL)
-		resolvers_cache_init();
-	if (!settings_valid)
-		load_settings();
+	load_settings();
 	s = find_setting(schema, RelationGetRelationName(rel), conflict_type);
 	if (s == NULL || s->function == NULL)
 		s = find_setting(schema, RelationGetRelationName(rel), 0);

@@ -26,8 +26,8 @@
  *	  CreateTrigger(), not by SQL, so that no DDL capture sees them: each
  *	  node makes its own.
  *
- *	  The decision itself reads a per-table cache, dropped when
- *	  mmr.write_partition changes (mmr.catalog_changed invalidates its
+ *	  The decision itself reads a per-table cache (table_cache.c), dropped
+ *	  when mmr.write_partition changes (mmr.catalog_changed invalidates its
  *	  relcache entry, for local and applied changes) and per table when the
  *	  table changes.
  *
@@ -35,9 +35,7 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -52,15 +50,13 @@
 #include "parser/parse_func.h"
 #include "replication/origin.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 
 #include "mmr.h"
 #include "node_cache.h"
+#include "table_cache.h"
 
 PG_FUNCTION_INFO_V1(mmr_set_table_writer);
 PG_FUNCTION_INFO_V1(mmr_set_row_writer_column);
@@ -88,56 +84,25 @@ typedef struct WriteSetting
 /* What the trigger needs to know about one table (or partition). */
 typedef struct TableWriteRule
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
+	MmrTableCacheEntry cache;	/* first: relid and valid */
 	const WriteSetting *setting;	/* NULL: no rule */
 	AttrNumber	owner_attnum;	/* the writer column in this relation */
 	FmgrInfo	owner_out;		/* its output function */
 } TableWriteRule;
 
-static HTAB *table_rules = NULL;
-static MemoryContext settings_context = NULL;
-static List *settings = NIL;
-static bool settings_valid = false;
-static Oid	settings_relid = InvalidOid;
+static List *settings = NIL;	/* WriteSetting */
+
+static void keep_setting(HeapTuple tup, TupleDesc desc, void *arg);
 
 static void
-rules_relcache_callback(Datum arg, Oid relid)
+forget_settings(void)
 {
-	TableWriteRule *entry;
-
-	if (!OidIsValid(relid) || !OidIsValid(settings_relid) ||
-		relid == settings_relid)
-	{
-		HASH_SEQ_STATUS status;
-
-		settings_valid = false;
-		hash_seq_init(&status, table_rules);
-		while ((entry = hash_seq_search(&status)) != NULL)
-			entry->valid = false;
-		return;
-	}
-	/* Renamed, or a column dropped or added. */
-	entry = hash_search(table_rules, &relid, HASH_FIND, NULL);
-	if (entry != NULL)
-		entry->valid = false;
+	settings = NIL;
 }
 
-static void
-rules_cache_init(void)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(TableWriteRule);
-	ctl.hcxt = CacheMemoryContext;
-	table_rules = hash_create("mmr write partitioning rules", 16, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	settings_context = AllocSetContextCreate(CacheMemoryContext,
-											 "mmr write partitioning settings",
-											 ALLOCSET_SMALL_SIZES);
-	CacheRegisterRelcacheCallback(rules_relcache_callback, (Datum) 0);
-}
+static MmrTableCache rules_cache = {
+	"write_partition", sizeof(TableWriteRule), keep_setting, forget_settings
+};
 
 static char *
 text_or_null(HeapTuple tup, TupleDesc desc, int attnum)
@@ -166,23 +131,9 @@ setting_from_tuple(HeapTuple tup, TupleDesc desc)
 }
 
 static void
-add_setting(HeapTuple tup, TupleDesc desc, void *arg)
+keep_setting(HeapTuple tup, TupleDesc desc, void *arg)
 {
 	settings = lappend(settings, setting_from_tuple(tup, desc));
-}
-
-/* load_settings reads the whole of mmr.write_partition (a handful of rows). */
-static void
-load_settings(void)
-{
-	MemoryContext oldcxt;
-
-	MemoryContextReset(settings_context);
-	settings = NIL;
-	settings_valid = true;
-	oldcxt = MemoryContextSwitchTo(settings_context);
-	settings_relid = mmr_catalog_read_all("write_partition", add_setting, NULL);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 static const WriteSetting *
@@ -236,22 +187,15 @@ build_rule(TableWriteRule *entry, Relation rel)
 			fmgr_info_cxt(typoutput, &entry->owner_out, CacheMemoryContext);
 		}
 	}
-	entry->valid = true;
+	entry->cache.valid = true;
 }
 
 static TableWriteRule *
 table_rule(Relation rel)
 {
-	Oid			relid = RelationGetRelid(rel);
-	TableWriteRule *entry;
-	bool		found;
+	TableWriteRule *entry = mmr_table_cache_entry(&rules_cache, RelationGetRelid(rel));
 
-	if (table_rules == NULL)
-		rules_cache_init();
-	if (!settings_valid)
-		load_settings();
-	entry = hash_search(table_rules, &relid, HASH_ENTER, &found);
-	if (!found || !entry->valid)
+	if (!entry->cache.valid)
 		build_rule(entry, rel);
 	return entry;
 }
