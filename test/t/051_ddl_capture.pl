@@ -116,6 +116,9 @@ like(ddl_stderr($n2, 'CREATE TABLE copied AS SELECT * FROM fresh'),
 like(ddl_stderr($n2, 'ALTER TABLE excluded ADD COLUMN c integer'),
 	qr/cannot replicate ALTER TABLE on table public.excluded, which is not replicated/,
 	'DDL on an excluded table is refused');
+like(ddl_stderr($n2, q{COMMENT ON COLUMN excluded.id IS 'local'}),
+	qr/cannot replicate COMMENT on table public.excluded, which is not replicated/,
+	'DDL on a column of an excluded table is refused');
 like(ddl_stderr($n2, q{DO $$ BEGIN EXECUTE 'CREATE TABLE in_do (id integer)'; END $$}),
 	qr/cannot replicate CREATE TABLE run inside a DO block or procedure/,
 	'DDL inside a DO block is refused');
