@@ -35,7 +35,10 @@ static void note_relation(RangeVar *rv, MmrDdlFacts *facts,
 						  MmrDdlFactsDetail *detail);
 static void note_qualified_name(Node *name, MmrDdlFacts *facts);
 static void note_schema_name(const char *name, MmrDdlFacts *facts);
+static void note_owning_relation(List *names, MmrDdlFacts *facts,
+								 MmrDdlFactsDetail *detail);
 static bool is_relation_type(ObjectType type);
+static bool is_on_relation_type(ObjectType type);
 
 /*
  * mmr_ddl_gather_facts fills facts (zeroed by the caller, explicit_call
@@ -129,6 +132,8 @@ mmr_ddl_gather_facts(Node *parsetree, MmrDdlFacts *facts,
 					if (is_relation_type(stmt->removeType))
 						note_relation(makeRangeVarFromNameList(castNode(List, object)),
 									  facts, detail);
+					else if (is_on_relation_type(stmt->removeType))
+						note_owning_relation(castNode(List, object), facts, detail);
 					else if (stmt->removeType == OBJECT_SCHEMA)
 						note_schema_name(strVal(object), facts);
 					else
@@ -197,6 +202,8 @@ mmr_ddl_gather_facts(Node *parsetree, MmrDdlFacts *facts,
 				if (is_relation_type(stmt->objtype))
 					note_relation(makeRangeVarFromNameList(castNode(List, stmt->object)),
 								  facts, detail);
+				else if (is_on_relation_type(stmt->objtype))
+					note_owning_relation(castNode(List, stmt->object), facts, detail);
 				else
 					note_qualified_name(stmt->object, facts);
 				break;
@@ -433,6 +440,21 @@ note_relation(RangeVar *rv, MmrDdlFacts *facts, MmrDdlFactsDetail *detail)
 }
 
 /*
+ * note_owning_relation notes the relation of an object that belongs to one
+ * (a column, trigger, rule, policy or constraint), named as the relation's
+ * name followed by the object's.
+ */
+static void
+note_owning_relation(List *names, MmrDdlFacts *facts, MmrDdlFactsDetail *detail)
+{
+	if (list_length(names) < 2)
+		return;
+	note_relation(makeRangeVarFromNameList(list_truncate(list_copy(names),
+														 list_length(names) - 1)),
+				  facts, detail);
+}
+
+/*
  * note_qualified_name notes the schema of a schema-qualified object name
  * (a list of String, an ObjectWithArgs or a TypeName); an unqualified name
  * is in some schema of the search path, which mmr's is not meant to be.
@@ -458,12 +480,13 @@ note_qualified_name(Node *name, MmrDdlFacts *facts)
 static void
 note_schema_name(const char *name, MmrDdlFacts *facts)
 {
+	Oid			mmr_nsp = mmr_schema_oid(true);
+
 	if (name == NULL)
 		return;
 	if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0)
 		facts->temporary = true;
-	else if (get_namespace_oid(name, true) == mmr_schema_oid(true) &&
-			 OidIsValid(mmr_schema_oid(true)))
+	else if (OidIsValid(mmr_nsp) && get_namespace_oid(name, true) == mmr_nsp)
 		facts->in_mmr_schema = true;
 }
 
@@ -478,6 +501,23 @@ is_relation_type(ObjectType type)
 		case OBJECT_VIEW:
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Objects named by their relation's name and their own. */
+static bool
+is_on_relation_type(ObjectType type)
+{
+	switch (type)
+	{
+		case OBJECT_COLUMN:
+		case OBJECT_TRIGGER:
+		case OBJECT_RULE:
+		case OBJECT_POLICY:
+		case OBJECT_TABCONSTRAINT:
 			return true;
 		default:
 			return false;

@@ -116,6 +116,9 @@ like(ddl_stderr($n2, 'CREATE TABLE copied AS SELECT * FROM fresh'),
 like(ddl_stderr($n2, 'ALTER TABLE excluded ADD COLUMN c integer'),
 	qr/cannot replicate ALTER TABLE on table public.excluded, which is not replicated/,
 	'DDL on an excluded table is refused');
+like(ddl_stderr($n2, q{COMMENT ON COLUMN excluded.id IS 'local'}),
+	qr/cannot replicate COMMENT on table public.excluded, which is not replicated/,
+	'DDL on a column of an excluded table is refused');
 like(ddl_stderr($n2, q{DO $$ BEGIN EXECUTE 'CREATE TABLE in_do (id integer)'; END $$}),
 	qr/cannot replicate CREATE TABLE run inside a DO block or procedure/,
 	'DDL inside a DO block is refused');
@@ -128,6 +131,24 @@ like(ddl_stderr($n2, 'CREATE ROLE local_role'),
 	'CREATE ROLE runs locally with a NOTICE');
 is( sql($n2, q{SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('fresh_id2', 'copied', 'in_do')}),
 	'', 'no refused statement ran');
+
+# One query string mixing a replicable statement with a refused one: the
+# refusal aborts the whole implicit transaction, nothing is half-done.
+my ($rc, $out, $err) = $n2->psql('postgres', '', extra_params => [ '-c',
+	'SET mmr.ddl_replication = on; CREATE TABLE mixed (id integer PRIMARY KEY); '
+	  . 'CREATE INDEX CONCURRENTLY mixed_id ON mixed (id)' ]);
+like($err, qr/CREATE INDEX CONCURRENTLY cannot be replicated/, 'a mixed query string is refused');
+is(sql($n2, q{SELECT to_regclass('mixed') IS NULL}), 't', 'and none of it ran');
+
+# The setting works per database too (apply workers connect to the
+# database with it and still capture nothing: no loop below).
+sql($n1, 'ALTER DATABASE postgres SET mmr.ddl_replication = on');
+sql($n1, 'CREATE TABLE by_database_setting (id integer PRIMARY KEY)');
+like(ddl_stderr($n1, 'ALTER DATABASE postgres RESET mmr.ddl_replication'),
+	qr/NOTICE:  ALTER DATABASE is not replicated/, 'ALTER DATABASE stays local');
+caught_up();
+is(sql($_, q{SELECT to_regclass('by_database_setting') IS NOT NULL}), 't',
+	'a table created under the database setting reached ' . $_->name) for ($n2, $n3);
 
 # DROP TABLE replicates.
 ddl($n3, 'DROP TABLE fresh CASCADE');
