@@ -104,6 +104,8 @@ typedef struct MmrWorkerSlot
 	int32		tables_total;
 	int32		tables_done;
 	uint64		bytes_copied;
+	int32		join_stamps_written;	/* join whose commit facts were
+										 * written since the server started */
 } MmrWorkerSlot;
 
 typedef struct MmrShmemData
@@ -143,7 +145,6 @@ extern void mmr_slot_set_error(MmrWorkerSlot *slot, const char *message);
 extern bool mmr_apply_paused(Oid dboid);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
-extern void mmr_wake_join_worker(Oid dboid);	/* mmr join */
 extern const char *mmr_apply_state_name(MmrApplyState state);
 extern void mmr_note_tombstone_write(void);
 extern uint64 mmr_tombstone_writes(void);
