@@ -271,11 +271,14 @@ CREATE TABLE mmr.join_state (
     tables_total  integer NOT NULL DEFAULT 0,
     tables_done   integer NOT NULL DEFAULT 0,
     bytes_copied  bigint NOT NULL DEFAULT 0,
-    last_error    text
+    last_error    text,
+    -- the copy's commit facts are written; they are kept (mmr.join_stamp)
+    -- until a checkpoint that began after this WAL position has completed
+    stamps_lsn    pg_lsn
 );
 
 -- The commit timestamp and origin that each transaction of a committed copy
--- is to record (local; kept only until they are written, see docs/join.md).
+-- is to record (local; kept until a checkpoint has them, see docs/join.md).
 CREATE TABLE mmr.join_stamp (
     join_id    integer NOT NULL,
     xid        bigint NOT NULL,  -- a TransactionId of this node

@@ -16,6 +16,10 @@
  *	  to be replicated" (DoNotReplicateId), like every copy of a peer's data:
  *	  they are the peers' own rows, not N's changes.
  *
+ *	  Every join claims its node id on every member first (claim_node_id),
+ *	  so that two joins at once through different members never share an
+ *	  id: one of them is refused until the other is ready.
+ *
  *	  A join with data synchronization checks everything it can here (the
  *	  local database holds no user tables, same encoding, the name is free),
  *	  registers N on J as 'joining' and records the join in mmr.join_state;
@@ -876,8 +880,9 @@ read_join_progress(JoinProgress *p)
  *
  * Waits until this node's own row, written on the join node, has come back
  * through replication with status ready: then the join node streams to us.
- * A join with a copy must also have reached its phase ready; a failed one
- * raises its error.
+ * A join with a copy must also have reached its phase ready (its worker
+ * sets our own row ready then, and wakes us); a failed one raises its
+ * error.
  */
 Datum
 mmr_wait_for_join(PG_FUNCTION_ARGS)

@@ -17,6 +17,7 @@
 /* join_worker.c */
 extern PGDLLEXPORT void mmr_join_worker_main(Datum main_arg);
 extern void mmr_join_set_phase(MmrWorkerSlot *slot, const char *phase);
+extern bool mmr_join_stamps_written(Oid dboid, int32 join_id);
 
 /* join_identity.c */
 extern char *mmr_identity_mismatch(void);

@@ -19,10 +19,14 @@
  *
  *	  Copied rows keep the commit timestamp and origin they have on the join
  *	  node, which last-update-wins reads: each run of rows last written by
- *	  one transaction there is written here by a subtransaction, whose xid
- *	  the join worker later gives those facts (see join_worker.c).  A table
- *	  loaded in one transaction costs one subtransaction; a table whose
+ *	  one transaction there (same xmin) is written here by a subtransaction,
+ *	  whose xid the join worker later gives those facts (see join_worker.c).
+ *	  The facts are read once per run, after the table, not per row.  A
+ *	  table loaded in one transaction costs one subtransaction; a table whose
  *	  rows were each written by another transaction costs one per row.
+ *
+ *	  COPY FROM pulls the rows straight from the connection, so the join
+ *	  node reads while this node writes.
  *
  *-------------------------------------------------------------------------
  */
@@ -491,10 +495,10 @@ read_commit_facts(PGconn *src, const MmrJoinOriginMap *map, List *stamps, int fi
 /*
  * mmr_join_copy_table copies one table's rows from src (in the snapshot's
  * transaction) into the same table here, each row with the commit
- * timestamp and origin it has on the join node: rows are read with
- * pg_xact_commit_timestamp_origin(xmin), and every run of rows with the
- * same facts is written by a subtransaction whose xid gets those facts
- * once the copy committed (stamps).  Returns the bytes read.
+ * timestamp and origin it has on the join node: rows are read with their
+ * xmin, every run of rows with the same xmin is written by a
+ * subtransaction, and that xid gets the run's facts once the copy
+ * committed (stamps).  Returns the bytes read.
  */
 uint64
 mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot,

@@ -18,6 +18,9 @@
  *		 that also sets N's origin for J to S_J and for X to P_X: all of it
  *		 happens, or none; then give the copied rows the commit timestamps
  *		 and origins they have on J (finish_copy) and move to catching_up;
+ *		 those facts are not WAL-logged, so they are written again after
+ *		 every server start, before any apply, until a checkpoint has them
+ *		 (forget_stamps_once_durable);
  *	  5. the manager starts apply from every peer at those positions; once
  *		 every stream has caught up, N is marked ready on J (which tells
  *		 every member) and here.
@@ -42,7 +45,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/bgwriter.h"
 #include "postmaster/interrupt.h"
 #include "replication/origin.h"
 #include "storage/ipc.h"
@@ -63,6 +65,9 @@
 
 /* How long J may take to apply a member's changes up to N's slot there. */
 #define JOIN_WAIT_APPLIED_MS (10 * 60 * 1000)
+
+/* How often a finished join looks whether a checkpoint has its stamps. */
+#define JOIN_STAMPS_CHECK_MS 5000
 
 typedef struct JoinPeer
 {
@@ -85,6 +90,8 @@ typedef struct JoinInfo
 	char	   *phase;
 	bool		copy_started;
 	bool		copy_done;
+	XLogRecPtr	stamps_lsn;		/* commit facts kept until a checkpoint
+								 * after this; invalid: none kept */
 	List	   *peers;			/* JoinPeer, every active member */
 } JoinInfo;
 
@@ -145,8 +152,33 @@ end_local(void)
 }
 
 /*
- * load_join reads the join in progress (the latest one, unless finished)
- * and the members this node knows; false when there is none.
+ * mmr_join_stamps_written tells whether the join worker has written the
+ * commit facts of join join_id's copy since the server started (a crash
+ * resets shared memory: the facts must then be written again before any
+ * apply, see forget_stamps_once_durable).
+ */
+bool
+mmr_join_stamps_written(Oid dboid, int32 join_id)
+{
+	MmrWorkerSlot *slot;
+	bool		written = false;
+
+	LWLockAcquire(MmrShmem->lock, LW_SHARED);
+	slot = mmr_slot_find(MMR_WORKER_JOIN, dboid, 0);
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&slot->mutex);
+		written = slot->join_stamps_written == join_id;
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(MmrShmem->lock);
+	return written;
+}
+
+/*
+ * load_join reads the join in progress (the latest one, unless finished,
+ * or finished but with commit facts kept) and the members this node
+ * knows; false when there is none.
  */
 static bool
 load_join(JoinInfo *j)
@@ -156,10 +188,11 @@ load_join(JoinInfo *j)
 
 	begin_local();
 	if (SPI_execute("SELECT j.join_id, j.node_id, j.node_name, n.dsn, j.join_dsn, "
-					"j.join_node_id, j.phase, j.copy_started, j.copy_done "
+					"j.join_node_id, j.phase, j.copy_started, j.copy_done, j.stamps_lsn "
 					"FROM mmr.join_state j JOIN mmr.node n USING (node_id) "
 					"WHERE j.join_id = (SELECT max(join_id) FROM mmr.join_state) "
-					"AND j.phase NOT IN ('ready', 'failed')", true, 1) != SPI_OK_SELECT)
+					"AND (j.phase NOT IN ('ready', 'failed') "
+					"  OR (j.phase = 'ready' AND j.stamps_lsn IS NOT NULL))", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mmr.join_state");
 	found = SPI_processed > 0;
 	if (found)
@@ -177,6 +210,9 @@ load_join(JoinInfo *j)
 		j->phase = MemoryContextStrdup(cxt, SPI_getvalue(t, d, 7));
 		j->copy_started = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
 		j->copy_done = DatumGetBool(SPI_getbinval(t, d, 9, &isnull));
+		j->stamps_lsn = DatumGetLSN(SPI_getbinval(t, d, 10, &isnull));
+		if (isnull)
+			j->stamps_lsn = InvalidXLogRecPtr;
 	}
 
 	j->peers = NIL;
@@ -531,22 +567,23 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 }
 
 /*
- * finish_copy gives each subtransaction of the committed copy the commit
- * timestamp and origin of the rows it wrote, makes that durable, and ends
- * the copy phase.  Commit timestamps written after the commit are not in
- * the WAL (replay would restore the copy's own), hence the checkpoint.
- * Safe to repeat after a crash.
+ * write_stamps gives each subtransaction of the committed copy the commit
+ * timestamp and origin of the rows it wrote (in shared memory only: not
+ * WAL-logged), records the WAL position after which a checkpoint has
+ * them (stamps_lsn: a checkpoint that began before this write, such as
+ * the one at the end of crash recovery, may have written the replayed
+ * facts instead), and notes in shared memory that they were written since
+ * the server started.  Returns the number of stamps.
  */
-static void
-finish_copy(JoinInfo *j)
+static uint64
+write_stamps(JoinInfo *j)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(j->join_id)};
 	uint64		nstamps;
 
 	begin_local();
 	if (SPI_execute_with_args("SELECT xid, commit_ts, origin FROM mmr.join_stamp WHERE join_id = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(j->join_id)},
+							  NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mmr.join_stamp");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -560,22 +597,81 @@ finish_copy(JoinInfo *j)
 									   (RepOriginId) DatumGetInt32(SPI_getbinval(t, d, 3, &isnull)));
 	}
 	nstamps = SPI_processed;
+
+	j->stamps_lsn = GetXLogInsertRecPtr();
+	if (SPI_execute_with_args("UPDATE mmr.join_state SET stamps_lsn = $2 WHERE join_id = $1",
+							  2, (Oid[]) {INT4OID, LSNOID},
+							  (Datum[]) {Int32GetDatum(j->join_id), LSNGetDatum(j->stamps_lsn)},
+							  NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update mmr.join_state");
 	end_local();
+
+	SpinLockAcquire(&join_slot->mutex);
+	join_slot->join_stamps_written = j->join_id;
+	SpinLockRelease(&join_slot->mutex);
+	return nstamps;
+}
+
+/*
+ * finish_copy writes the copy's commit facts, records from which WAL
+ * position on a checkpoint has them, and ends the copy phase; the manager
+ * then starts apply.  Safe to repeat after a crash.
+ */
+static void
+finish_copy(JoinInfo *j)
+{
+	uint64		nstamps = write_stamps(j);
+
 	step_done("stamps");
-
-	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
-	step_done("checkpoint");
-
 	begin_local();
-	if (SPI_execute_with_args("DELETE FROM mmr.join_stamp WHERE join_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete from mmr.join_stamp");
 	join_advance(j, "catching_up", NULL);
 	end_local();
 	ereport(LOG,
 			(errmsg("mmr join of node \"%s\": copy done, catching up", j->node_name),
 			 errdetail("The copied rows were last written by " UINT64_FORMAT " transactions on the join node.",
 					   nstamps)));
+	mmr_wake_database(MyDatabaseId);
+}
+
+/*
+ * forget_stamps_once_durable waits until a checkpoint has the copy's
+ * commit facts, then deletes them.  Until then a crash (whose replay of
+ * the copy's commit record sets the copy's own facts again) makes the
+ * manager run this worker before any apply worker, and the worker write
+ * them again (write_stamps).  No checkpoint is forced: the next one does.
+ */
+static void
+forget_stamps_once_durable(JoinInfo *j)
+{
+	Datum		values[2] = {Int32GetDatum(j->join_id), LSNGetDatum(j->stamps_lsn)};
+	Oid			types[2] = {INT4OID, LSNOID};
+
+	for (;;)
+	{
+		bool		durable;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		begin_local();
+		if (SPI_execute_with_args("SELECT redo_lsn > $2 FROM pg_catalog.pg_control_checkpoint()",
+								  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the last checkpoint");
+		durable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (durable &&
+			(SPI_execute_with_args("DELETE FROM mmr.join_stamp WHERE join_id = $1",
+								   2, types, values, NULL, false, 0) != SPI_OK_DELETE ||
+			 SPI_execute_with_args("UPDATE mmr.join_state SET stamps_lsn = NULL WHERE join_id = $1",
+								   2, types, values, NULL, false, 0) != SPI_OK_UPDATE))
+			elog(ERROR, "could not forget the stamps of the copy");
+		end_local();
+		if (durable)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 JOIN_STAMPS_CHECK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	elog(DEBUG1, "mmr join of node \"%s\": a checkpoint has the copy's commit facts",
+		 j->node_name);
 	mmr_wake_database(MyDatabaseId);
 }
 
@@ -871,6 +967,16 @@ mmr_join_worker_main(Datum main_arg)
 
 	if (strncmp(j.phase, "copying", 7) == 0)
 		finish_copy(&j);
-	join_catch_up(&j);
+	else if (!XLogRecPtrIsInvalid(j.stamps_lsn) &&
+			 !mmr_join_stamps_written(dboid, j.join_id))
+	{
+		/* Restarted after a crash: apply waits for this. */
+		(void) write_stamps(&j);
+		mmr_wake_database(dboid);
+	}
+	if (strcmp(j.phase, "catching_up") == 0)
+		join_catch_up(&j);
+	if (!XLogRecPtrIsInvalid(j.stamps_lsn))
+		forget_stamps_once_durable(&j);
 	proc_exit(0);
 }

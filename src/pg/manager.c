@@ -105,19 +105,33 @@ static JoinGate
 read_join_gate(void)
 {
 	char	   *phase;
+	bool		stamps_kept;
+	bool		isnull;
 
-	if (SPI_execute("SELECT phase FROM mmr.join_state ORDER BY join_id DESC LIMIT 1",
+	if (SPI_execute("SELECT phase, stamps_lsn IS NOT NULL, join_id FROM mmr.join_state "
+					"ORDER BY join_id DESC LIMIT 1",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mmr.join_state");
 	if (SPI_processed == 0)
 		return JOIN_GATE_NONE;
 	phase = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	stamps_kept = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (strncmp(phase, "copying", 7) == 0)
 		return JOIN_GATE_COPYING;
-	if (strcmp(phase, "catching_up") == 0)
-		return JOIN_GATE_CATCHING_UP;
 	if (strcmp(phase, "failed") == 0)
 		return JOIN_GATE_FAILED;
+
+	/*
+	 * The copy's commit facts are not in a checkpoint yet: after a crash the
+	 * join worker writes them again before any apply (docs/join.md).
+	 */
+	if (stamps_kept &&
+		!mmr_join_stamps_written(MyDatabaseId,
+								 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 3, &isnull))))
+		return JOIN_GATE_COPYING;
+	if (strcmp(phase, "catching_up") == 0 || stamps_kept)
+		return JOIN_GATE_CATCHING_UP;
 	return JOIN_GATE_NONE;
 }
 

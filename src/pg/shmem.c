@@ -149,6 +149,7 @@ mmr_slot_acquire(MmrWorkerKind kind, Oid dboid, int32 peer_node_id,
 		slot->tables_total = 0;
 		slot->tables_done = 0;
 		slot->bytes_copied = 0;
+		slot->join_stamps_written = 0;
 		SpinLockRelease(&slot->mutex);
 	}
 	LWLockRelease(MmrShmem->lock);
@@ -214,30 +215,7 @@ mmr_slot_set_state(MmrWorkerSlot *slot, MmrApplyState state)
 
 	/* mmr join: a joining node's join worker waits for every stream. */
 	if (now_streaming)
-		mmr_wake_join_worker(slot->dboid);
-}
-
-/*
- * mmr_wake_join_worker sets the latch of the database's join worker, if
- * one runs (mmr join).
- */
-void
-mmr_wake_join_worker(Oid dboid)
-{
-	MmrWorkerSlot *slot;
-	Latch	   *latch = NULL;
-
-	LWLockAcquire(MmrShmem->lock, LW_SHARED);
-	slot = mmr_slot_find(MMR_WORKER_JOIN, dboid, 0);
-	if (slot != NULL)
-	{
-		SpinLockAcquire(&slot->mutex);
-		latch = slot->latch;
-		SpinLockRelease(&slot->mutex);
-	}
-	if (latch != NULL)
-		SetLatch(latch);
-	LWLockRelease(MmrShmem->lock);
+		mmr_wake_database(slot->dboid);
 }
 
 /*

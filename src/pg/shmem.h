@@ -110,6 +110,8 @@ typedef struct MmrWorkerSlot
 	int32		tables_total;
 	int32		tables_done;
 	uint64		bytes_copied;
+	int32		join_stamps_written;	/* join whose commit facts were
+										 * written since the server started */
 } MmrWorkerSlot;
 
 typedef struct MmrShmemData
@@ -152,7 +154,6 @@ extern void mmr_set_apply_paused(MmrWorkerSlot *manager, int32 peer_node_id,
 								 bool paused);
 extern void mmr_note_group_change(void);
 extern void mmr_wake_database(Oid dboid);
-extern void mmr_wake_join_worker(Oid dboid);	/* mmr join */
 extern const char *mmr_apply_state_name(MmrApplyState state);
 extern void mmr_note_tombstone_write(void);
 extern uint64 mmr_tombstone_writes(void);

@@ -1,6 +1,7 @@
 # Join benchmark (not part of the test suite): seconds for mmr.group_join
 # with a data copy of a pgbench database, against a plain
 # "pg_dump -Fc | pg_restore" of the same database, same machine, same run.
+# Run it with contrib/bench/join_bench.sh (BENCH_SCALE), which runs
 #   MMR_TESTS=tap PROVE_TESTS=test/bench/join_bench.pl ./scripts/test.sh
 # Scale: MMR_JOIN_BENCH_SCALE (default 20; 70 is about 1 GB).
 use strict;

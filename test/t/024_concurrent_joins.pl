@@ -13,16 +13,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MmrTest;
 
-my @nodes = map { mmr_node("n$_") } 1 .. 4;
-my ($n1, $n2, $n3, $n4) = @nodes;
+my ($n1, $n2, $n3, $n4) = map { mmr_node("n$_") } 1 .. 4;
+my @nodes = ($n1, $n2, $n3, $n4);
 
-$n1->safe_psql('postgres', q{
-	CREATE EXTENSION mmr;
-	CREATE TABLE t (id integer PRIMARY KEY, origin text);
-	INSERT INTO t SELECT g, 'seed' FROM generate_series(1, 1000) g;
-});
+# A group of two, n1 and n2, with a table.
 $n1->safe_psql('postgres',
-	"SELECT mmr.group_create('n1', \$\$" . $n1->connstr('postgres') . "\$\$)");
+	"CREATE EXTENSION mmr; CREATE TABLE t (id integer PRIMARY KEY, origin text); "
+	  . "SELECT mmr.group_create('n1', \$\$" . $n1->connstr('postgres') . "\$\$)");
 mmr_join_with_copy($n2, $n1);
 mmr_wait_until($n1, "SELECT count(*) = 2 FROM mmr.nodes WHERE status = 'ready'");
 $n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
