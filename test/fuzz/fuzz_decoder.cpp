@@ -11,7 +11,8 @@
  *	  out-of-bounds access or undefined behaviour the sanitizers see.
  *
  *	  The same input is also decoded as the content of an "mmr.horizon"
- *	  message: rejected as malformed, or re-encoded to exactly the input.
+ *	  message and of an "mmr.ddl" message: rejected as malformed, or
+ *	  re-encoded to exactly the input.
  *
  *	  build/fuzz/mmr_fuzz_decoder build/fuzz/corpus -max_total_time=60
  */
@@ -362,6 +363,28 @@ check_horizon(const char *input, size_t size)
 		die("horizon re-encoding differs from the input", &err);
 }
 
+/* mmr_ddl_message_decode: malformed with a message, or canonical. */
+void
+check_ddl(const char *input, size_t size)
+{
+	MmrDdlMessage msg{};
+	MmrError	err{};
+
+	if (mmr_ddl_message_decode(input, size, &msg, &err) != MMR_OK)
+	{
+		if (err.status != MMR_ERR_MALFORMED || err.message[0] == '\0')
+			die("DDL rejection without malformed status and message", &err);
+		return;
+	}
+
+	std::vector<char> wire(size);
+
+	if (mmr_ddl_message_encode(&msg, nullptr, 0, &err) != size ||
+		mmr_ddl_message_encode(&msg, wire.data(), wire.size(), &err) != size ||
+		(size != 0 && std::memcmp(wire.data(), input, size) != 0))
+		die("DDL re-encoding differs from the input", &err);
+}
+
 }							/* namespace */
 
 extern "C" int
@@ -377,6 +400,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t		in_batch = check_batch(decoder, input, size);
 
 	check_horizon(input, size);
+	check_ddl(input, size);
 	MmrStatus	status = mmr_decoder_decode(decoder, 1, input, size, &msg, &err);
 
 	if (status == MMR_OK && in_batch != 1)

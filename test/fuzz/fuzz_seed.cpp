@@ -39,6 +39,23 @@ main(int argc, char **argv)
 			if (!out)
 				throw std::runtime_error("cannot write " + (dir / sample.name).string());
 		}
+
+		/* An mmr.ddl message's content, so the fuzzer starts inside its format. */
+		const char	role[] = "alice", path[] = "\"$user\", public",
+					command[] = "ALTER TABLE t ADD COLUMN c integer";
+		MmrDdlMessage ddl = {{role, sizeof(role) - 1}, {path, sizeof(path) - 1},
+							 {command, sizeof(command) - 1}};
+		MmrError	err{};
+		std::string wire(mmr_ddl_message_encode(&ddl, nullptr, 0, &err), '\0');
+
+		if (wire.empty() ||
+			mmr_ddl_message_encode(&ddl, wire.data(), wire.size(), &err) != wire.size())
+			throw std::runtime_error(std::string("cannot encode the DDL seed: ") + err.message);
+		std::ofstream out(dir / "seed-ddl", std::ios::binary);
+
+		out.write(wire.data(), static_cast<std::streamsize>(wire.size()));
+		if (!out)
+			throw std::runtime_error("cannot write " + (dir / "seed-ddl").string());
 	}
 	catch (const std::exception &e)
 	{
