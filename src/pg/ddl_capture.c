@@ -260,12 +260,8 @@ ddl_process_utility(PlannedStmt *pstmt, const char *queryString,
 		routine_running = true;
 	PG_TRY();
 	{
-		if (prev_process_utility)
-			prev_process_utility(pstmt, queryString, readOnlyTree, context,
-								 params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
+		mmr_next_process_utility(prev_process_utility, pstmt, queryString,
+								 readOnlyTree, context, params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();
 	{

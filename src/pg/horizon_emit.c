@@ -144,12 +144,8 @@ horizon_process_utility(PlannedStmt *pstmt, const char *queryString,
 		local_write_context())
 		note_local_write();
 
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	mmr_next_process_utility(prev_process_utility, pstmt, queryString,
+							 readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
 static void

@@ -85,3 +85,21 @@ mmr_require_preload(void)
 				 errmsg("mmr is not loaded through shared_preload_libraries"),
 				 errhint("Add mmr to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
+
+/*
+ * mmr_next_process_utility runs the ProcessUtility hook that was installed
+ * before one of mmr's own (prev), or PostgreSQL's.
+ */
+void
+mmr_next_process_utility(ProcessUtility_hook_type prev, PlannedStmt *pstmt,
+						 const char *queryString, bool readOnlyTree,
+						 ProcessUtilityContext context, ParamListInfo params,
+						 QueryEnvironment *queryEnv, DestReceiver *dest,
+						 QueryCompletion *qc)
+{
+	if (prev)
+		prev(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}

@@ -12,6 +12,7 @@
 #include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "lib/stringinfo.h"
+#include "tcop/utility.h"
 
 #include "mmr_core.h"
 
@@ -24,6 +25,11 @@
 /* mmr.c */
 extern bool mmr_is_preloaded;
 extern void mmr_require_preload(void);
+extern void mmr_next_process_utility(ProcessUtility_hook_type prev,
+									 PlannedStmt *pstmt, const char *queryString,
+									 bool readOnlyTree, ProcessUtilityContext context,
+									 ParamListInfo params, QueryEnvironment *queryEnv,
+									 DestReceiver *dest, QueryCompletion *qc);
 
 /* config_check.c */
 extern void mmr_check_server_config(void);
