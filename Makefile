@@ -14,6 +14,10 @@ CORE_LIB = $(CORE_BUILD)/libmmr_core.a
 
 PG_CPPFLAGS = -I$(srcdir)/src/core/include -I$(libpq_srcdir)
 PG_CFLAGS = -Wall -Werror
+# PGXS as packaged tracks no header dependencies: let the compiler write them,
+# so that a changed header (a shared-memory struct) rebuilds every user of it.
+PG_CFLAGS += -MMD -MP
+EXTRA_CLEAN = $(OBJS:.o=.d)
 SHLIB_LINK = $(CORE_LIB) -lstdc++ $(libpq)
 
 # Tests are driven by scripts/test.sh (it starts its own servers).
@@ -24,6 +28,8 @@ TAP_TESTS = 1
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
 
 # Always ask CMake: it knows when the core is up to date.
 .PHONY: core
