@@ -639,6 +639,9 @@ finish_copy(JoinInfo *j)
  * the copy's commit record sets the copy's own facts again) makes the
  * manager run this worker before any apply worker, and the worker write
  * them again (write_stamps).  No checkpoint is forced: the next one does.
+ * A later join of this database (the node was parted and joins again)
+ * ends the wait at once: its copy replaces the rows the stamps are for,
+ * and the manager starts its join worker only once this one is gone.
  */
 static void
 forget_stamps_once_durable(JoinInfo *j)
@@ -653,7 +656,8 @@ forget_stamps_once_durable(JoinInfo *j)
 
 		CHECK_FOR_INTERRUPTS();
 		begin_local();
-		if (SPI_execute_with_args("SELECT redo_lsn > $2 FROM pg_catalog.pg_control_checkpoint()",
+		if (SPI_execute_with_args("SELECT redo_lsn > $2 OR EXISTS (SELECT 1 FROM mmr.join_state "
+								  "WHERE join_id > $1) FROM pg_catalog.pg_control_checkpoint()",
 								  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the last checkpoint");
 		durable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -670,7 +674,7 @@ forget_stamps_once_durable(JoinInfo *j)
 						 JOIN_STAMPS_CHECK_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-	elog(DEBUG1, "mmr join of node \"%s\": a checkpoint has the copy's commit facts",
+	elog(DEBUG1, "mmr join of node \"%s\": a checkpoint has the copy's commit facts, or a later join replaces them",
 		 j->node_name);
 	mmr_wake_database(MyDatabaseId);
 }
