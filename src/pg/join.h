@@ -50,5 +50,7 @@ extern uint64 mmr_join_copy_table(PGconn *src, const char *qualified_name,
 								  MmrWorkerSlot *slot, const MmrJoinOriginMap *map,
 								  List **stamps);
 extern void mmr_join_copy_sequences(PGconn *src);
+extern void mmr_join_copy_catalogs(PGconn *src, MmrWorkerSlot *slot,
+								   const MmrJoinOriginMap *map, List **stamps);
 
 #endif							/* MMR_JOIN_H */

@@ -53,6 +53,7 @@
 
 #include "join.h"
 #include "mmr.h"
+#include "output_relcache.h"
 #include "remote.h"
 #include "tombstone.h"
 
@@ -493,16 +494,16 @@ read_commit_facts(PGconn *src, const MmrJoinOriginMap *map, List *stamps, int fi
 }
 
 /*
- * mmr_join_copy_table copies one table's rows from src (in the snapshot's
+ * copy_relation copies one table's rows from src (in the snapshot's
  * transaction) into the same table here, each row with the commit
  * timestamp and origin it has on the join node: rows are read with their
  * xmin, every run of rows with the same xmin is written by a
  * subtransaction, and that xid gets the run's facts once the copy
  * committed (stamps).  Returns the bytes read.
  */
-uint64
-mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot,
-					const MmrJoinOriginMap *map, List **stamps)
+static uint64
+copy_relation(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot,
+			  const MmrJoinOriginMap *map, List **stamps)
 {
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(qualified_name));
 	Relation	rel;
@@ -563,11 +564,86 @@ mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot
 		PQclear(res);
 
 	read_commit_facts(src, map, *stamps, first_stamp);
+	return stream.bytes;
+}
+
+/*
+ * mmr_join_copy_table copies one user table (copy_relation) and counts it
+ * in the join's progress.
+ */
+uint64
+mmr_join_copy_table(PGconn *src, const char *qualified_name, MmrWorkerSlot *slot,
+					const MmrJoinOriginMap *map, List **stamps)
+{
+	uint64		bytes = copy_relation(src, qualified_name, slot, map, stamps);
 
 	SpinLockAcquire(&slot->mutex);
 	slot->tables_done++;
 	SpinLockRelease(&slot->mutex);
-	return stream.bytes;
+	return bytes;
+}
+
+/*
+ * refresh_node_priorities gives the members that group_join copied the
+ * priorities they have in the snapshot: a mmr.set_node_priority() made
+ * between group_join and the snapshot is in neither the copied member list
+ * nor the streams.
+ */
+static void
+refresh_node_priorities(PGconn *src)
+{
+	PGresult   *res = mmr_remote_exec_expect(src,
+											 "SELECT node_id, priority FROM mmr.node",
+											 PGRES_TUPLES_OK);
+
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		Datum		values[2];
+
+		values[0] = Int32GetDatum(pg_strtoint32(PQgetvalue(res, i, 0)));
+		values[1] = Int32GetDatum(pg_strtoint32(PQgetvalue(res, i, 1)));
+		if (SPI_execute_with_args("UPDATE mmr.node SET priority = $2 "
+								  "WHERE node_id = $1 AND priority <> $2",
+								  2, (Oid[]) {INT4OID, INT4OID}, values, NULL,
+								  false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update mmr.node");
+	}
+	PQclear(res);
+}
+
+/*
+ * mmr_join_copy_catalogs makes the replicated catalogs here what they are
+ * in the snapshot (mmr_replicated_catalogs says how each one is carried),
+ * so that the settings made before the join, like the user rows, are
+ * exactly those that the streams will not carry.  Their rows keep their
+ * commit facts, as user rows do: conflicts on them are decided alike.
+ *
+ * Runs after the post-data section: a mmr.write_partition row's trigger
+ * then finds the table's check triggers that the dump brought and adds
+ * none (it only adds missing ones).  Caller is connected to SPI.
+ */
+void
+mmr_join_copy_catalogs(PGconn *src, MmrWorkerSlot *slot,
+					   const MmrJoinOriginMap *map, List **stamps)
+{
+	for (int i = 0; i < mmr_replicated_catalogs_count; i++)
+	{
+		const MmrReplicatedCatalog *cat = &mmr_replicated_catalogs[i];
+		char	   *name = quote_qualified_identifier(MMR_SCHEMA_NAME, cat->relname);
+
+		switch (cat->join)
+		{
+			case MMR_JOIN_MEMBER_LIST:
+				refresh_node_priorities(src);
+				break;
+			case MMR_JOIN_COPY_ROWS:
+				/* A node parted from another group kept its old settings. */
+				if (SPI_execute(psprintf("DELETE FROM %s", name), false, 0) != SPI_OK_DELETE)
+					elog(ERROR, "could not clear %s", name);
+				(void) copy_relation(src, name, slot, map, stamps);
+				break;
+		}
+	}
 }
 
 /*

@@ -14,7 +14,8 @@
  *		 ends), create N's slot on J exporting its snapshot (J's changes up
  *		 to S_J are in it, later ones are streamed), and read J's origin
  *		 progress P_X for every X: X's changes up to P_X are in the snapshot;
- *	  4. copy schema and data under that snapshot, in one local transaction
+ *	  4. copy schema, data and the replicated catalogs (the settings made
+ *		 before the join) under that snapshot, in one local transaction
  *		 that also sets N's origin for J to S_J and for X to P_X: all of it
  *		 happens, or none; then give the copied rows the commit timestamps
  *		 and origins they have on J (finish_copy) and move to catching_up;
@@ -541,6 +542,8 @@ copy_from_snapshot(JoinInfo *j, PGconn *src, const char *snapshot,
 	step_done("data");
 	mmr_join_restore_schema(post_data);
 	step_done("post-data");
+	mmr_join_copy_catalogs(src, join_slot, &map, &stamps);
+	step_done("catalogs");
 	save_stamps(j, stamps);
 	list_free_deep(stamps);
 

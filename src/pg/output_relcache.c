@@ -40,9 +40,16 @@
 #include "mmr.h"
 #include "output_relcache.h"
 
-/* The extension's own catalogs that replicate to the peers. */
-static const char *const replicated_catalogs[] = {"node", "conflict_resolver",
-													"write_partition"};
+/*
+ * The extension's own catalogs that replicate to the peers, and how a
+ * joining node gets what they held before it joined (join_copy.c).
+ */
+const MmrReplicatedCatalog mmr_replicated_catalogs[] = {
+	{"node", MMR_JOIN_MEMBER_LIST},
+	{"conflict_resolver", MMR_JOIN_COPY_ROWS},
+	{"write_partition", MMR_JOIN_COPY_ROWS},
+};
+const int	mmr_replicated_catalogs_count = lengthof(mmr_replicated_catalogs);
 
 static HTAB *output_relations = NULL;
 static bool callback_registered = false;
@@ -169,7 +176,7 @@ output_relation_build(MmrOutputRelation *entry, Relation rel, bool binary)
 /*
  * output_relation_is_published decides whether a relation's changes are
  * sent: user tables unless excluded by mmr.set_table_replicated, and of the
- * extension's own catalogs only those listed in replicated_catalogs.
+ * extension's own catalogs only those listed in mmr_replicated_catalogs.
  */
 static bool
 output_relation_is_published(Relation rel)
@@ -183,8 +190,8 @@ output_relation_is_published(Relation rel)
 	{
 		const char *relname = RelationGetRelationName(rel);
 
-		for (int i = 0; i < lengthof(replicated_catalogs); i++)
-			if (strcmp(relname, replicated_catalogs[i]) == 0)
+		for (int i = 0; i < mmr_replicated_catalogs_count; i++)
+			if (strcmp(relname, mmr_replicated_catalogs[i].relname) == 0)
 				return true;
 		return false;
 	}

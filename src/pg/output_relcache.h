@@ -31,6 +31,27 @@ typedef struct MmrOutputRelation
 	MmrOutputColumn *columns;
 } MmrOutputRelation;
 
+/*
+ * How a node that joins with a data copy gets the rows a replicated catalog
+ * held before it joined (later changes come through the streams).
+ */
+typedef enum MmrJoinCarry
+{
+	MMR_JOIN_MEMBER_LIST,		/* mmr.node: group_join copies the members;
+								 * the copy refreshes their priorities */
+	MMR_JOIN_COPY_ROWS			/* copied with the data, under its snapshot */
+} MmrJoinCarry;
+
+typedef struct MmrReplicatedCatalog
+{
+	const char *relname;		/* in schema mmr */
+	MmrJoinCarry join;
+} MmrReplicatedCatalog;
+
+/* The one list of them (output_relcache.c). */
+extern const MmrReplicatedCatalog mmr_replicated_catalogs[];
+extern const int mmr_replicated_catalogs_count;
+
 extern void mmr_output_relcache_reset(void);
 extern MmrOutputRelation *mmr_output_relation_get(Relation rel, bool binary);
 
