@@ -946,8 +946,8 @@ private:
 		return s;
 	}
 
-	/* Could r's manager collect a tombstone or register of version v now? */
-	bool collectable(const Node &r, const Version &v)
+	/* What r knows of its peers' horizons (pointing into r.peer_horizons). */
+	std::vector<MmrPeerHorizon> peers_of(const Node &r) const
 	{
 		std::vector<MmrPeerHorizon> peers;
 
@@ -963,6 +963,13 @@ private:
 				peers.push_back(MmrPeerHorizon{p.id, h->second.data(),
 											   static_cast<uint32_t>(h->second.size())});
 		}
+		return peers;
+	}
+
+	/* Could r's manager collect a tombstone or register of version v now? */
+	bool collectable(const Node &r, const Version &v)
+	{
+		std::vector<MmrPeerHorizon> peers = peers_of(r);
 		MmrVersion	mv = version_of(v);
 
 		return mmr_tombstone_collectable(&mv, r.id, peers.data(),
@@ -972,20 +979,7 @@ private:
 	/* The manager's periodic collection on one node, with what it knows of its peers. */
 	void collect(Node &r)
 	{
-		std::vector<MmrPeerHorizon> peers;
-
-		for (const auto &p : nodes_)
-		{
-			if (p.id == r.id)
-				continue;
-			auto		h = r.peer_horizons.find(p.id);
-
-			if (h == r.peer_horizons.end())
-				peers.push_back(MmrPeerHorizon{p.id, nullptr, 0});
-			else
-				peers.push_back(MmrPeerHorizon{p.id, h->second.data(),
-											   static_cast<uint32_t>(h->second.size())});
-		}
+		std::vector<MmrPeerHorizon> peers = peers_of(r);
 		for (auto it = r.tombstones.begin(); it != r.tombstones.end();)
 		{
 			MmrVersion	v = version_of(it->second);
