@@ -28,6 +28,10 @@
  *	  mmr_sim unique_skip N   concurrent writes with UNIQUE columns resolved
  *	                          by combine_unique (skip the loser): reports
  *	                          how many seeds diverge
+ *	  mmr_sim unique_release N  as concurrent, UNIQUE columns in every
+ *	                          seed, registers stored only when a value
+ *	                          loses its holder (the glue's storage):
+ *	                          asserts convergence
  *	  mmr_sim rounds N        rounds: some nodes write from the state they
  *	                          all share, then everything is delivered:
  *	                          asserts convergence
@@ -69,6 +73,7 @@ enum class Mode
 	CAUSAL,
 	NOWAIT,
 	UNIQUE_SKIP,
+	UNIQUE_RELEASE,
 	ROUNDS,
 	TWO_NODES
 };
@@ -129,6 +134,8 @@ struct Totals
 	long		unique_conflicts = 0;	/* concurrent claims of a unique value */
 	long		kills = 0;			/* rows deleted for a later unique value */
 	long		tombstones_collected = 0;
+	long		registers_stored = 0;	/* unique_release: written, */
+	long		registers_skipped = 0;	/* not written, already collectable */
 	long		waits = 0;
 	long		warnings = 0;
 	long		diverged = 0;
@@ -156,7 +163,7 @@ public:
 
 		unit_ = clocks < 2 ? kSecond : 1;
 		step_ = clocks < 2 ? kSecond : clocks == 2 ? 1 : 2 * kSecond;
-		unique_ = mode_ == Mode::UNIQUE_SKIP || pick(0, 1);
+		unique_ = mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::UNIQUE_RELEASE || pick(0, 1);
 		/*
 		 * The unique value registers replay writes in commit time order,
 		 * which is last_update_wins's: rounds and two nodes under the other
@@ -309,7 +316,8 @@ public:
 private:
 	bool waits() const
 	{
-		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::ROUNDS ||
+		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP ||
+			mode_ == Mode::UNIQUE_RELEASE || mode_ == Mode::ROUNDS ||
 			mode_ == Mode::TWO_NODES;
 	}
 
@@ -428,8 +436,18 @@ private:
 
 		if (op.kind == MMR_CHANGE_DELETE)
 		{
+			release(n, n.rows[op.key], nullptr);
 			n.rows.erase(op.key);
 			n.tombstones[op.key] = Version{n.id, txn.time, seq};	/* the trigger */
+		}
+		else if (release_only())
+		{
+			/* the trigger: what the old row held and the new one does not */
+			auto		old = n.rows.find(op.key);
+
+			if (old != n.rows.end())
+				release(n, old->second, &op.row);
+			n.rows[op.key] = op.row;
 		}
 		else
 		{
@@ -623,6 +641,7 @@ private:
 
 		if (op.kind != MMR_CHANGE_DELETE && unique_)
 			store = mode_ == Mode::UNIQUE_SKIP ? unique_skip(r, txn, op, d)
+				: release_only() ? unique_release(r, txn, op, remote, d)
 				: unique_registers(r, txn, op, remote);
 		switch (d.action)
 		{
@@ -632,10 +651,14 @@ private:
 			case MMR_ACTION_UPDATE:
 				if (store)
 				{
+					auto		old = r.rows.find(op.key);
+
+					if (old != r.rows.end())
+						release(r, old->second, &op.row);
 					r.rows[op.key] = op.row;
 					r.rows[op.key].version = remote;
 				}
-				else if (mode_ != Mode::UNIQUE_SKIP)
+				else if (mode_ != Mode::UNIQUE_SKIP && !release_only())
 				{
 					/* the change is the key's latest, and lost its value: the key is gone */
 					trace("%s:   k%d lost a unique value: deleted", r.name.c_str(), op.key);
@@ -644,6 +667,7 @@ private:
 				}
 				break;
 			case MMR_ACTION_DELETE:
+				release(r, r.rows[op.key], nullptr);
 				r.rows.erase(op.key);
 				break;
 			default:
@@ -777,6 +801,103 @@ private:
 		return claimed_all;
 	}
 
+	bool release_only() const { return mode_ == Mode::UNIQUE_RELEASE; }
+
+	/*
+	 * unique_release: the same rule as unique_registers, with the storage
+	 * the glue has (docs/conflicts.md, "Design: registers in the glue"): a
+	 * row's version stands for the registers of the values it holds, and a
+	 * register is stored only when a value is left without the row that
+	 * held it (release), or taken by a change that is not stored.
+	 */
+	bool unique_release(Node &r, const Txn &txn, const Op &op, const Version &remote,
+						const MmrConflictDecision &own)
+	{
+		bool		goes_on = own.action == MMR_ACTION_INSERT || own.action == MMR_ACTION_UPDATE;
+		std::vector<int> claimed;
+
+		for (int c = 0; c < kUniqueColumns; c++)
+		{
+			int			value = op.row.unique[c];
+
+			if (value < 0)
+				continue;
+			const Version *holder = holder_of(r, c, value);
+
+			if (holder == nullptr || claims(r, txn, op, *holder))
+				claimed.push_back(c);
+		}
+		bool		claimed_all = claimed.size() == static_cast<size_t>(
+			std::count_if(std::begin(op.row.unique), std::end(op.row.unique),
+						  [](int v) { return v >= 0; }));
+
+		for (int c : claimed)
+			for (auto it = r.rows.begin(); it != r.rows.end(); ++it)
+				if (it->first != op.key && holds(it->second, c, op.row.unique[c]))
+				{
+					trace("%s:   k%d lost a unique value to k%d: deleted", r.name.c_str(),
+						  it->first, op.key);
+					int			key = it->first;
+					Version		v = it->second.version;
+
+					release(r, it->second, nullptr);
+					r.rows.erase(it);
+					record_tombstone(r, key, v);
+					totals_.kills++;
+					break;
+				}
+		if (goes_on && !claimed_all)
+		{
+			auto		row = r.rows.find(op.key);
+
+			trace("%s:   k%d lost a unique value: deleted", r.name.c_str(), op.key);
+			if (row != r.rows.end())
+			{
+				release(r, row->second, nullptr);
+				r.rows.erase(row);
+			}
+			record_tombstone(r, op.key, remote);
+		}
+		if (!goes_on || !claimed_all)
+			for (int c : claimed)
+				store_register(r, c, op.row.unique[c], remote);
+		return claimed_all;
+	}
+
+	/* The version standing for value's register: its holder's, else the stored one. */
+	const Version *holder_of(const Node &r, int c, int value) const
+	{
+		for (const auto &[key, row] : r.rows)
+			if (holds(row, c, value))
+				return &row.version;
+		auto		reg = r.registers.find({c, value});
+
+		return reg == r.registers.end() ? nullptr : &reg->second;
+	}
+
+	/* Registers of the values old holds and now (if any) does not. */
+	void release(Node &r, const Row &old, const Row *now)
+	{
+		if (!release_only())
+			return;
+		for (int c = 0; c < kUniqueColumns; c++)
+			if (old.unique[c] >= 0 && (now == nullptr || now->unique[c] != old.unique[c]))
+				store_register(r, c, old.unique[c], old.version);
+	}
+
+	/* Replacing; not stored at all when already collectable. */
+	void store_register(Node &r, int c, int value, const Version &v)
+	{
+		if (collectable(r, v))
+		{
+			r.registers.erase({c, value});
+			totals_.registers_skipped++;
+			return;
+		}
+		r.registers[{c, value}] = v;
+		totals_.registers_stored++;
+	}
+
 	/* Does the change take the value from its register's holder (mmr_unique_claim)? */
 	bool claims(const Node &r, const Txn &txn, const Op &op, const Version &holder)
 	{
@@ -825,8 +946,8 @@ private:
 		return s;
 	}
 
-	/* The manager's periodic collection on one node, with what it knows of its peers. */
-	void collect(Node &r)
+	/* What r knows of its peers' horizons (pointing into r.peer_horizons). */
+	std::vector<MmrPeerHorizon> peers_of(const Node &r) const
 	{
 		std::vector<MmrPeerHorizon> peers;
 
@@ -842,6 +963,23 @@ private:
 				peers.push_back(MmrPeerHorizon{p.id, h->second.data(),
 											   static_cast<uint32_t>(h->second.size())});
 		}
+		return peers;
+	}
+
+	/* Could r's manager collect a tombstone or register of version v now? */
+	bool collectable(const Node &r, const Version &v)
+	{
+		std::vector<MmrPeerHorizon> peers = peers_of(r);
+		MmrVersion	mv = version_of(v);
+
+		return mmr_tombstone_collectable(&mv, r.id, peers.data(),
+										 static_cast<uint32_t>(peers.size()));
+	}
+
+	/* The manager's periodic collection on one node, with what it knows of its peers. */
+	void collect(Node &r)
+	{
+		std::vector<MmrPeerHorizon> peers = peers_of(r);
 		for (auto it = r.tombstones.begin(); it != r.tombstones.end();)
 		{
 			MmrVersion	v = version_of(it->second);
@@ -975,6 +1113,7 @@ const struct
 	{"causal", Mode::CAUSAL},
 	{"nowait", Mode::NOWAIT},
 	{"unique_skip", Mode::UNIQUE_SKIP},
+	{"unique_release", Mode::UNIQUE_RELEASE},
 	{"rounds", Mode::ROUNDS},
 	{"two_nodes", Mode::TWO_NODES},
 };
@@ -1030,6 +1169,7 @@ asserted(Mode mode, MmrResolverKind resolver)
 		case Mode::UNIQUE_SKIP:
 			return false;
 		case Mode::CONCURRENT:
+		case Mode::UNIQUE_RELEASE:
 			return resolver == MMR_RESOLVER_LAST_UPDATE_WINS;
 		case Mode::TWO_NODES:
 			return resolver != MMR_RESOLVER_FIRST_UPDATE_WINS;
@@ -1075,6 +1215,8 @@ run_seeds(Mode mode, long nseeds, MmrResolverKind resolver)
 		all.unique_conflicts += t.unique_conflicts;
 		all.kills += t.kills;
 		all.tombstones_collected += t.tombstones_collected;
+		all.registers_stored += t.registers_stored;
+		all.registers_skipped += t.registers_skipped;
 		all.waits += t.waits;
 		all.warnings += t.warnings;
 		if (!ok)
@@ -1103,6 +1245,9 @@ run_seeds(Mode mode, long nseeds, MmrResolverKind resolver)
 				"%ld tombstones collected, %ld waits, %ld skew warnings\n", name, all.seeds,
 				all.operations, all.conflicts, all.ties, all.unique_conflicts, all.kills,
 				all.tombstones_collected, all.waits, all.warnings);
+	if (mode == Mode::UNIQUE_RELEASE)
+		std::printf("%s: %ld unique value registers written, %ld not written (collectable "
+					"at release)\n", name, all.registers_stored, all.registers_skipped);
 	if (!asserted(mode, resolver))
 	{
 		/*
@@ -1312,8 +1457,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
-				 "       mmr_sim concurrent|causal|nowait|unique_skip|rounds|two_nodes SEEDS [RESOLVER]\n"
-				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|rounds|two_nodes SEED [RESOLVER]\n"
+				 "       mmr_sim concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes SEEDS [RESOLVER]\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes SEED [RESOLVER]\n"
 				 "RESOLVER: last_update_wins (default), first_update_wins, origin_wins\n");
 	return 2;
 }
