@@ -651,7 +651,7 @@ mmr_exec_insert_new(MmrApplyExec *ex, TupleTableSlot *slot)
 	ResultRelInfo *relinfo = ex->relinfo;
 	Relation	rel = relinfo->ri_RelationDesc;
 	EState	   *estate = ex->estate;
-	List	   *arbiters = NIL;
+	List	   *arbiters = ex->rel->unique_oids;
 	List	   *recheck = NIL;
 	bool		duplicate = false;
 
@@ -665,8 +665,6 @@ mmr_exec_insert_new(MmrApplyExec *ex, TupleTableSlot *slot)
 	simple_table_tuple_insert(rel, slot);
 	if (relinfo->ri_NumIndices > 0)
 	{
-		for (int u = 0; u < ex->rel->nunique; u++)
-			arbiters = lappend_oid(arbiters, ex->rel->unique[u].indexoid);
 		recheck = ExecInsertIndexTuples(relinfo, slot, estate, false,
 										arbiters != NIL, &duplicate, arbiters);
 	}

@@ -468,6 +468,7 @@ relmap_resolve_unique(MmrApplyRelation *entry)
 	ListCell   *lc;
 
 	entry->nunique = 0;
+	entry->unique_oids = NIL;
 	entry->unique = palloc0(sizeof(MmrUniqueIndex) * Max(list_length(indexes), 1));
 	foreach(lc, indexes)
 	{
@@ -481,6 +482,7 @@ relmap_resolve_unique(MmrApplyRelation *entry)
 			MmrUniqueIndex *ui = &entry->unique[entry->nunique++];
 
 			ui->indexoid = indexoid;
+			entry->unique_oids = lappend_oid(entry->unique_oids, indexoid);
 			ui->is_lookup = indexoid == entry->lookup_index;
 			ui->nkeys = IndexRelationGetNumberOfKeyAttributes(idxrel);
 			for (int i = 0; i < ui->nkeys; i++)

@@ -80,6 +80,7 @@ typedef struct MmrApplyRelation
 	bool		is_node_catalog;	/* mmr.node */
 	int			nunique;		/* unique indexes to probe */
 	MmrUniqueIndex *unique;
+	List	   *unique_oids;	/* their oids: the inserts' arbiter indexes */
 	bool		has_tombstones; /* a key for tombstones (lookup_index) */
 	uint64		no_tombstones_at;	/* 1 + mmr_tombstone_writes() when the
 									 * table had no tombstone; 0: unknown */
