@@ -332,10 +332,12 @@ SELECT pg_catalog.pg_extension_config_dump('mmr.local_identity', '');
 CREATE TABLE mmr.node_id_claim (
     node_id     integer PRIMARY KEY,
     node_name   text NOT NULL,
+    joiner      text NOT NULL,  -- system identifier:database oid of the joining node
     claimed_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE FUNCTION mmr.claim_node_id(node_id integer, node_name text, finished_nodes text[])
+CREATE FUNCTION mmr.claim_node_id(node_id integer, node_name text, finished_nodes text[],
+                                  joiner text)
     RETURNS boolean
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mmr_claim_node_id';

@@ -550,15 +550,18 @@ drop_slots_quietly(List *created)
  * node joins at a time, since each copies the member list it starts with.
  * A claim whose node was never registered here is stale after
  * CLAIM_REGISTER_MINUTES; its id is still not handed out again.  A retried
- * join of the same name replaces its earlier claim.
+ * join of the same name from the same database (joiner: its system
+ * identifier and database oid) replaces its earlier claim; one from another
+ * database is a second join in progress under that name, and is refused.
  */
 #define CLAIM_REGISTER_MINUTES 10
 
 Datum
 mmr_claim_node_id(PG_FUNCTION_ARGS)
 {
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		values[4] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
+	PG_GETARG_DATUM(3)};
 	bool		is_free;
 	bool		isnull;
 
@@ -566,13 +569,13 @@ mmr_claim_node_id(PG_FUNCTION_ARGS)
 	LockRelationOid(mmr_catalog_relid("node_id_claim"), ShareRowExclusiveLock);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT c.node_name, c.node_id, c.claimed_at FROM mmr.node_id_claim c "
-							  "WHERE c.node_name <> $2 AND c.node_name <> ALL ($3) "
+							  "WHERE (c.node_name <> $2 OR c.joiner <> $4) AND c.node_name <> ALL ($3) "
 							  "AND NOT EXISTS (SELECT 1 FROM mmr.node n WHERE n.node_name = c.node_name "
 							  "  AND n.status IN ('ready', 'parting', 'parted')) "
 							  "AND (EXISTS (SELECT 1 FROM mmr.node n WHERE n.node_name = c.node_name) "
 							  "  OR c.claimed_at > now() - interval '" CppAsString2(CLAIM_REGISTER_MINUTES) " min') "
 							  "ORDER BY c.claimed_at",
-							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+							  4, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mmr.node_id_claim");
 	if (SPI_processed > 0)
 		ereport(ERROR,
@@ -593,8 +596,9 @@ mmr_claim_node_id(PG_FUNCTION_ARGS)
 	if (is_free &&
 		(SPI_execute_with_args("DELETE FROM mmr.node_id_claim WHERE node_name = $2",
 							   2, types, values, NULL, false, 0) != SPI_OK_DELETE ||
-		 SPI_execute_with_args("INSERT INTO mmr.node_id_claim (node_id, node_name) VALUES ($1, $2)",
-							   2, types, values, NULL, false, 0) != SPI_OK_INSERT))
+		 SPI_execute_with_args("INSERT INTO mmr.node_id_claim (node_id, node_name, joiner) "
+							   "VALUES ($1, $2, $4)",
+							   4, types, values, NULL, false, 0) != SPI_OK_INSERT))
 		elog(ERROR, "could not write mmr.node_id_claim");
 	SPI_finish();
 	PG_RETURN_BOOL(is_free);
@@ -657,6 +661,7 @@ static void
 claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
 {
 	StringInfoData finished;
+	char	   *joiner;
 	ListCell   *lc;
 
 	initStringInfo(&finished);
@@ -674,10 +679,13 @@ claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
 						 quote_literal_cstr(m->name));
 	}
 
+	/* Who joins: a retry from here replaces its claims, another database's is refused. */
+	joiner = psprintf(UINT64_FORMAT ":%u", GetSystemIdentifier(), MyDatabaseId);
 	for (;;)
 	{
-		char	   *sql = psprintf("SELECT mmr.claim_node_id(%d, %s, ARRAY[%s]::text[])",
-								   *node_id, quote_literal_cstr(name), finished.data);
+		char	   *sql = psprintf("SELECT mmr.claim_node_id(%d, %s, ARRAY[%s]::text[], %s)",
+								   *node_id, quote_literal_cstr(name), finished.data,
+								   quote_literal_cstr(joiner));
 		bool		claimed = true;
 
 		if (*node_id > MMR_MAX_NODE_ID)

@@ -3,7 +3,9 @@
 # every member (mmr.claim_node_id).  The first at the common member gets
 # on; the other is refused with a clear error, and its retry, once the
 # first is ready, joins with another id.  All four end ready everywhere
-# with ids 1 to 4, and writes on each reach all.
+# with ids 1 to 4, and writes on each reach all.  Then two more servers
+# join at once under one name: one gets it, the other is refused (its claim
+# is not taken for a retry of the first), and joins under another name.
 use strict;
 use warnings;
 
@@ -13,7 +15,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MmrTest;
 
-my ($n1, $n2, $n3, $n4) = map { mmr_node("n$_") } 1 .. 4;
+my ($n1, $n2, $n3, $n4, $n5, $n6) = map { mmr_node("n$_") } 1 .. 6;
 my @nodes = ($n1, $n2, $n3, $n4);
 
 # A group of two, n1 and n2, with a table.
@@ -25,48 +27,57 @@ mmr_wait_until($n1, "SELECT count(*) = 2 FROM mmr.nodes WHERE status = 'ready'")
 $n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
 $n4->safe_psql('postgres', 'CREATE EXTENSION mmr');
 
-# Hold the claims on n1, the first member both joins consult, so that both
-# have read their join node's group (and picked id 3) before either claims.
-my ($hold_in, $hold_out, $hold_err) = ('', '', '');
-my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
-my $holder = IPC::Run::start(
-	[ 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $n1->connstr('postgres') ],
-	'<', \$hold_in, '>', \$hold_out, '2>', \$hold_err, $timer);
-$hold_in = "BEGIN;\nLOCK TABLE mmr.node_id_claim IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n";
-$holder->pump until $hold_out =~ /locked/ || $timer->is_expired;
-like($hold_out, qr/locked/, "n1's claims are held");
-
+# Hold the claims on n1, the first member every join consults, so that the
+# joins given have read their join node's group (and picked the same id)
+# before either claims; then let them go and sort them into won and lost.
 sub start_join
 {
-	my ($node, $via) = @_;
+	my ($node, $via, $name) = @_;
 	my ($out, $err) = ('', '');
-	my $sql = "SELECT mmr.group_join('" . $node->name . "', \$\$" . $node->connstr('postgres')
+	my $sql = "SELECT mmr.group_join('$name', \$\$" . $node->connstr('postgres')
 	  . "\$\$, \$\$" . $via->connstr('postgres') . "\$\$)";
 	my $h = IPC::Run::start([ 'psql', '-X', '-qAt', '-d', $node->connstr('postgres'), '-c', $sql ],
 		'>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return { node => $node, handle => $h, err => \$err };
 }
-my @joins = (start_join($n3, $n1), start_join($n4, $n2));
-mmr_wait_until($n1,
-	"SELECT count(*) = 2 FROM pg_locks WHERE relation = 'mmr.node_id_claim'::regclass AND NOT granted");
-pass('both joins wait for their claim on n1');
-$hold_in .= "COMMIT;\n";
-$holder->finish;
 
-my (@won, @lost);
-for my $j (@joins)
+sub joins_at_once
 {
-	$j->{handle}->finish;
-	if ($j->{handle}->result == 0) { push @won, $j } else { push @lost, $j }
+	my @wanted = @_;
+	my ($hold_in, $hold_out, $hold_err) = ('', '', '');
+	my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
+	my $holder = IPC::Run::start(
+		[ 'psql', '-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', $n1->connstr('postgres') ],
+		'<', \$hold_in, '>', \$hold_out, '2>', \$hold_err, $timer);
+	$hold_in = "BEGIN;\nLOCK TABLE mmr.node_id_claim IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n";
+	$holder->pump until $hold_out =~ /locked/ || $timer->is_expired;
+	like($hold_out, qr/locked/, "n1's claims are held");
+
+	my @joins = map { start_join(@$_) } @wanted;
+	mmr_wait_until($n1,
+		"SELECT count(*) = 2 FROM pg_locks WHERE relation = 'mmr.node_id_claim'::regclass AND NOT granted");
+	pass('both joins wait for their claim on n1');
+	$hold_in .= "COMMIT;\n";
+	$holder->finish;
+
+	my (@won, @lost);
+	for my $j (@joins)
+	{
+		$j->{handle}->finish;
+		if ($j->{handle}->result == 0) { push @won, $j } else { push @lost, $j }
+	}
+	is(scalar(@won), 1, 'one of the two joins went on');
+	is(scalar(@lost), 1, 'the other was refused');
+	return ($won[0], $lost[0]);
 }
-is(scalar(@won), 1, 'one of the two joins went on');
-is(scalar(@lost), 1, 'the other was refused');
-my ($winner, $loser) = ($won[0]{node}, $lost[0]{node});
+
+my ($won, $lost) = joins_at_once([ $n3, $n1, 'n3' ], [ $n4, $n2, 'n4' ]);
+my ($winner, $loser) = ($won->{node}, $lost->{node});
 my $winner_name = $winner->name;
-like(${ $lost[0]{err} }, qr/ERROR:  node "$winner_name" is joining the group/,
+like(${ $lost->{err} }, qr/ERROR:  node "$winner_name" is joining the group/,
 	'the refusal names the join in progress');
-like(${ $lost[0]{err} }, qr/HINT:  Retry once it is ready/, 'and says what to do');
+like(${ $lost->{err} }, qr/HINT:  Retry once it is ready/, 'and says what to do');
 is($loser->safe_psql('postgres', 'SELECT count(*) FROM mmr.local_node'), '0',
 	'the refused node is not in a group');
 
@@ -101,5 +112,30 @@ for my $node (@nodes)
 }
 mmr_wait_until($_, "SELECT count(*) = 4 FROM t WHERE id > 10000") for @nodes;
 pass('writes on every node reach every node');
+
+# Two more servers join at once under the same name, through different
+# members: the second claim of "x" comes from another database, so it is
+# a join in progress, not a retry, and is refused.
+$_->safe_psql('postgres', 'CREATE EXTENSION mmr') for ($n5, $n6);
+($won, $lost) = joins_at_once([ $n5, $n1, 'x' ], [ $n6, $n2, 'x' ]);
+like(${ $lost->{err} }, qr/ERROR:  node "x" is joining the group/,
+	'a second join under one name is refused');
+is($lost->{node}->safe_psql('postgres', 'SELECT count(*) FROM mmr.local_node'), '0',
+	'the refused node is not in a group');
+$won->{node}->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
+$lost->{node}->safe_psql('postgres',
+	"SELECT mmr.group_join('y', \$\$" . $lost->{node}->connstr('postgres')
+	  . "\$\$, \$\$" . $n1->connstr('postgres') . "\$\$)");
+$lost->{node}->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
+for my $node (@nodes, $n5, $n6)
+{
+	mmr_wait_until($node,
+		"SELECT string_agg(node_name, ',' ORDER BY node_id) = 'n1,n2,n3,n4,x,y' FROM mmr.nodes "
+		  . "WHERE status = 'ready'");
+}
+pass('one node "x" and one "y" joined, with their own ids');
+$won->{node}->safe_psql('postgres', "INSERT INTO t VALUES (20001, 'x')");
+mmr_wait_until($_, "SELECT count(*) = 1 FROM t WHERE id = 20001") for (@nodes, $lost->{node});
+pass('writes of "x" reach every node');
 
 done_testing();
