@@ -605,15 +605,42 @@ mmr_claim_node_id(PG_FUNCTION_ARGS)
 }
 
 /*
+ * release_claims withdraws this join's claims from the members that took
+ * them (best effort: a claim left behind is ignored after
+ * CLAIM_REGISTER_MINUTES), so that a refused join does not hold other
+ * joins off.
+ */
+static void
+release_claims(List *claimed_on, const char *release_sql)
+{
+	ListCell   *lc;
+
+	foreach(lc, claimed_on)
+	{
+		GroupMember *m = lfirst(lc);
+		PGconn	   *conn = mmr_remote_connect(m->dsn, false, "mmr join");
+		PGresult   *res = mmr_remote_exec(conn, release_sql);
+
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			ereport(WARNING,
+					(errmsg("could not withdraw the node id claim on \"%s\"", m->name),
+					 errdetail_internal("%s", res ? PQresultErrorMessage(res) : mmr_remote_error(conn))));
+		PQclear(res);
+		PQfinish(conn);
+	}
+}
+
+/*
  * claim_on_member runs mmr.claim_node_id on member m; a refusal there
- * (another join in progress) is raised here with its own message.
+ * (another join in progress) is raised here with its own message, after
+ * the claims already taken on the members in claimed_on are withdrawn.
  */
 static bool
-claim_on_member(GroupMember *m, const char *sql)
+claim_on_member(GroupMember *m, const char *sql, List *claimed_on, const char *release_sql)
 {
 	PGconn	   *conn = mmr_remote_connect(m->dsn, false, "mmr join");
 	PGresult   *res = mmr_remote_exec(conn, sql);
-	const char *state;
+	char	   *state;
 	char	   *message;
 	char	   *detail = NULL;
 	char	   *hint = NULL;
@@ -626,7 +653,8 @@ claim_on_member(GroupMember *m, const char *sql)
 		PQfinish(conn);
 		return claimed;
 	}
-	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	state = res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+		pstrdup(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : NULL;
 	if (state != NULL && strcmp(state, "55006") == 0)
 	{
 		message = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
@@ -639,6 +667,7 @@ claim_on_member(GroupMember *m, const char *sql)
 		message = pchomp(res ? PQresultErrorMessage(res) : mmr_remote_error(conn));
 	PQclear(res);
 	PQfinish(conn);
+	release_claims(claimed_on, release_sql);
 	if (state == NULL || strcmp(state, "55006") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -662,6 +691,7 @@ claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
 {
 	StringInfoData finished;
 	char	   *joiner;
+	char	   *release_sql;
 	ListCell   *lc;
 
 	initStringInfo(&finished);
@@ -681,8 +711,12 @@ claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
 
 	/* Who joins: a retry from here replaces its claims, another database's is refused. */
 	joiner = psprintf(UINT64_FORMAT ":%u", GetSystemIdentifier(), MyDatabaseId);
+	release_sql = psprintf("DELETE FROM mmr.node_id_claim c WHERE c.node_name = %s AND c.joiner = %s "
+						   "AND NOT EXISTS (SELECT 1 FROM mmr.node n WHERE n.node_name = c.node_name)",
+						   quote_literal_cstr(name), quote_literal_cstr(joiner));
 	for (;;)
 	{
+		List	   *claimed_on = NIL;
 		char	   *sql = psprintf("SELECT mmr.claim_node_id(%d, %s, ARRAY[%s]::text[], %s)",
 								   *node_id, quote_literal_cstr(name), finished.data,
 								   quote_literal_cstr(joiner));
@@ -697,8 +731,11 @@ claim_node_id_everywhere(List *members, const char *name, int32 *node_id)
 		{
 			GroupMember *m = lfirst(lc);
 
-			if (strcmp(m->status, "parted") != 0 && !(claimed = claim_on_member(m, sql)))
+			if (strcmp(m->status, "parted") == 0)
+				continue;
+			if (!(claimed = claim_on_member(m, sql, claimed_on, release_sql)))
 				break;
+			claimed_on = lappend(claimed_on, m);
 		}
 		if (claimed)
 			return;

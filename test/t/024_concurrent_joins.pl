@@ -6,6 +6,7 @@
 # with ids 1 to 4, and writes on each reach all.  Then two more servers
 # join at once under one name: one gets it, the other is refused (its claim
 # is not taken for a retry of the first), and joins under another name.
+# A join refused at a later member first withdraws the claims it took.
 use strict;
 use warnings;
 
@@ -26,6 +27,20 @@ mmr_join_with_copy($n2, $n1);
 mmr_wait_until($n1, "SELECT count(*) = 2 FROM mmr.nodes WHERE status = 'ready'");
 $n3->safe_psql('postgres', 'CREATE EXTENSION mmr');
 $n4->safe_psql('postgres', 'CREATE EXTENSION mmr');
+
+# A join refused at its second member withdraws the claim it took at the
+# first, so that it holds no other join off (a claim of a join in
+# progress, "ghost", is planted on n2).
+$n2->safe_psql('postgres',
+	"INSERT INTO mmr.node_id_claim (node_id, node_name, joiner) VALUES (9, 'ghost', '0:0')");
+my ($rc, $out, $err) = $n3->psql('postgres',
+	"SELECT mmr.group_join('n3', \$\$" . $n3->connstr('postgres') . "\$\$, \$\$"
+	  . $n1->connstr('postgres') . "\$\$)");
+like($err, qr/ERROR:  node "ghost" is joining the group.*seen on "n2"/s,
+	'a join in progress on the second member refuses the join');
+is($n1->safe_psql('postgres', "SELECT count(*) FROM mmr.node_id_claim WHERE node_name = 'n3'"),
+	'0', 'and its claim on the first member is withdrawn');
+$n2->safe_psql('postgres', "DELETE FROM mmr.node_id_claim WHERE node_name = 'ghost'");
 
 # Hold the claims on n1, the first member every join consults, so that the
 # joins given have read their join node's group (and picked the same id)
@@ -129,11 +144,10 @@ $lost->{node}->safe_psql('postgres',
 $lost->{node}->safe_psql('postgres', "SELECT mmr.wait_for_join('150 s')");
 for my $node (@nodes, $n5, $n6)
 {
-	mmr_wait_until($node,
-		"SELECT string_agg(node_name, ',' ORDER BY node_id) = 'n1,n2,n3,n4,x,y' FROM mmr.nodes "
-		  . "WHERE status = 'ready'");
+	mmr_wait_until($node, "SELECT count(*) = 6 FROM mmr.nodes WHERE status = 'ready'");
+	is($node->safe_psql('postgres', "SELECT string_agg(node_name || ':' || node_id, ',' ORDER BY node_id) FROM mmr.nodes"),
+		'n1:1,n2:2,n3:3,n4:4,x:5,y:6', $node->name . ': one node "x" and one "y", with their own ids');
 }
-pass('one node "x" and one "y" joined, with their own ids');
 $won->{node}->safe_psql('postgres', "INSERT INTO t VALUES (20001, 'x')");
 mmr_wait_until($_, "SELECT count(*) = 1 FROM t WHERE id = 20001") for (@nodes, $lost->{node});
 pass('writes of "x" reach every node');
