@@ -19,7 +19,11 @@ my $schema = q{
 	ALTER TABLE t ALTER big SET STORAGE EXTERNAL;
 	CREATE TABLE t_full (id integer PRIMARY KEY, v text, big text);
 	ALTER TABLE t_full ALTER big SET STORAGE EXTERNAL;
-	ALTER TABLE t_full REPLICA IDENTITY FULL;};
+	ALTER TABLE t_full REPLICA IDENTITY FULL;
+	CREATE TABLE t_merge (id integer PRIMARY KEY, v text, big text);
+	ALTER TABLE t_merge ALTER big SET STORAGE EXTERNAL;
+	CREATE FUNCTION merge_t(l t_merge, r t_merge, kind text) RETURNS t_merge LANGUAGE sql AS
+	  $$SELECT r.id, greatest(l.v, r.v), CASE WHEN md5(l.big) > md5(r.big) THEN l.big ELSE r.big END$$;};
 my ($a, $b) = ct_group($schema);
 
 # A 3,200-byte incompressible value for SEED.
@@ -159,6 +163,20 @@ is($la, 'update_origin_differs apply_remote last_update_wins a<-b key={"id": 12}
 	'concurrent: a logged apply_remote');
 is($lb, 'update_origin_differs keep_local last_update_wins b<-a key={"id": 12} local=b resolved=b',
 	'concurrent: b logged keep_local');
+
+# A custom resolver sees the sender's row: a merge that keeps the big of
+# greater md5 (the old one, by the choice of seeds) converges only if a's
+# resolver gets b's big, not a's own.
+ct_sql($a, q{SELECT mmr.set_conflict_resolver_function('t_merge', 'merge_t(t_merge,t_merge,text)', 'update_origin_differs')});
+my ($old_seed, $new_seed) = ('m40 one', 'm40 two');
+($old_seed, $new_seed) = ($new_seed, $old_seed) if big_md5($old_seed) lt big_md5($new_seed);
+insert_everywhere('t_merge', 40, $old_seed);
+($la, $lb) = ct_round($a, $b, 't_merge', 'UPDATE t_merge SET big = ' . big($new_seed) . ' WHERE id = 40',
+	q{UPDATE t_merge SET v = 'b' WHERE id = 40});
+is(row_of($a, 't_merge', 40), 'orig ' . big_md5($old_seed), 'custom merge: a merged with b\'s big');
+is(row_md5($a, 't_merge', 40), row_md5($b, 't_merge', 40), 'custom merge: rows identical');
+is($la, 'update_origin_differs merged custom a<-b key={"id": 40} local=orig resolved=orig',
+	'custom merge: a logged merged');
 
 # The origin no longer has the row: a updates row 13 that b lost, then
 # deletes it.  b skips the update (logged) and the delete follows.
