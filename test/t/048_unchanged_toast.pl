@@ -47,21 +47,6 @@ sub row_md5
 		"SELECT coalesce((SELECT md5(x::text) FROM $table x WHERE id = $id), 'none')");
 }
 
-# SQL for a write that b's peer never hears of and that leaves no
-# tombstone (as in 032): the row just goes missing here.
-sub unreplicated_sql
-{
-	my ($sql) = @_;
-	return qq{
-		SET session_replication_role = replica;
-		SELECT pg_replication_origin_create('test_unreplicated')
-		 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'test_unreplicated');
-		SELECT pg_replication_origin_session_setup('test_unreplicated');
-		$sql;
-		SELECT pg_replication_origin_session_reset();
-		SET session_replication_role = origin;};
-}
-
 sub fetch_connections
 {
 	my ($node) = @_;
@@ -77,6 +62,41 @@ sub insert_everywhere
 	return;
 }
 
+# update_missing: b lost row ID without a trace; a's update of v rebuilds
+# it whole on b.
+sub update_missing_case
+{
+	my ($table, $id, $label) = @_;
+	insert_everywhere($table, $id, "$table $id");
+	ct_sql($b, ct_unreplicated_sql("DELETE FROM $table WHERE id = $id"));
+	my $cb = ct_last_conflict_id($b);
+	ct_sql($a, "UPDATE $table SET v = 'a2' WHERE id = $id");
+	mmr_wait_caught_up($a);
+	is(row_of($b, $table, $id), 'a2 ' . big_md5("$table $id"), "$label update_missing: b inserted the whole row");
+	is(row_md5($b, $table, $id), row_md5($a, $table, $id), "$label update_missing: rows identical");
+	is(ct_conflicts_since($b, $cb, $table),
+		qq{update_missing apply_remote last_update_wins <-a key={"id": $id} local= resolved=a2},
+		"$label update_missing: logged as apply_remote");
+	return;
+}
+
+# a changes big, b later changes v: b's whole row wins on both, with the big
+# b had, not a's.  Without the sender's value a would keep its own big under
+# b's row, and b its own: different for good.
+sub concurrent_case
+{
+	my ($table, $id, $label) = @_;
+	insert_everywhere($table, $id, "$table $id");
+	my ($la, $lb) = ct_round($a, $b, $table,
+		"UPDATE $table SET big = " . big("$table $id new") . " WHERE id = $id",
+		"UPDATE $table SET v = 'b' WHERE id = $id");
+	is(row_of($a, $table, $id), 'b ' . big_md5("$table $id"), "$label concurrent: a took b's row with b's big");
+	is(row_md5($a, $table, $id), row_md5($b, $table, $id), "$label concurrent: rows identical");
+	is($la, qq{update_origin_differs apply_remote last_update_wins a<-b key={"id": $id} local=orig resolved=b},
+		"$label concurrent: a logged apply_remote");
+	return $lb;
+}
+
 # The precondition of every case: the value is stored out of line.
 insert_everywhere('t', 1, 'probe');
 my $toast = ct_sql($b, q{SELECT reltoastrelid::regclass FROM pg_class WHERE relname = 't'});
@@ -84,28 +104,8 @@ is(ct_sql($b, "SELECT count(*) > 0 FROM $toast"), 't', 'big is stored out of lin
 
 # --- REPLICA IDENTITY FULL: the whole old row holds the sender's values.
 
-# update_missing: b lost row 2; a's update of v rebuilds it whole.
-insert_everywhere('t_full', 2, 'f2');
-ct_sql($b, unreplicated_sql('DELETE FROM t_full WHERE id = 2'));
-my $cb = ct_last_conflict_id($b);
-ct_sql($a, q{UPDATE t_full SET v = 'a2' WHERE id = 2});
-mmr_wait_caught_up($a);
-is(row_of($b, 't_full', 2), 'a2 ' . big_md5('f2'), 'RI FULL update_missing: b inserted the whole row');
-is(row_md5($b, 't_full', 2), row_md5($a, 't_full', 2), 'RI FULL update_missing: rows identical');
-is(ct_conflicts_since($b, $cb, 't_full'),
-	'update_missing apply_remote last_update_wins <-a key={"id": 2} local= resolved=a2',
-	'RI FULL update_missing: logged as apply_remote');
-
-# a changes big, b later changes v: b's whole row wins on both, with the
-# big b had (its old row), not the one a has.
-insert_everywhere('t_full', 3, 'f3');
-my ($la, $lb) = ct_round($a, $b, 't_full',
-	'UPDATE t_full SET big = ' . big('f3 new') . ' WHERE id = 3',
-	q{UPDATE t_full SET v = 'b' WHERE id = 3});
-is(row_of($a, 't_full', 3), 'b ' . big_md5('f3'), 'RI FULL concurrent: a took b\'s row with b\'s big');
-is(row_md5($a, 't_full', 3), row_md5($b, 't_full', 3), 'RI FULL concurrent: rows identical');
-is($la, 'update_origin_differs apply_remote last_update_wins a<-b key={"id": 3} local=orig resolved=b',
-	'RI FULL concurrent: a logged apply_remote');
+update_missing_case('t_full', 2, 'RI FULL:');
+concurrent_case('t_full', 3, 'RI FULL:');
 is(fetch_connections($a) . fetch_connections($b), '00', 'RI FULL: nothing was fetched');
 
 # --- Without a whole old row: the values are fetched from the origin.
@@ -113,7 +113,7 @@ is(fetch_connections($a) . fetch_connections($b), '00', 'RI FULL: nothing was fe
 # The origin refuses connections: apply stops with the reason (and never
 # stores the row without its value), then recovers.
 insert_everywhere('t', 9, 'b9');
-ct_sql($b, unreplicated_sql('DELETE FROM t WHERE id = 9'));
+ct_sql($b, ct_unreplicated_sql('DELETE FROM t WHERE id = 9'));
 ct_pause_link($b, 'a');
 ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 9});
 $a->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS false');
@@ -131,38 +131,20 @@ mmr_wait_caught_up($a);
 is(row_of($b, 't', 9), 'a2 ' . big_md5('b9'), 'origin reachable again: b inserted the whole row');
 is(row_md5($b, 't', 9), row_md5($a, 't', 9), 'and the rows are identical');
 
-# update_missing: b lost row 10; a's update of v is inserted with a's big.
-insert_everywhere('t', 10, 'b10');
-ct_sql($b, unreplicated_sql('DELETE FROM t WHERE id = 10'));
-$cb = ct_last_conflict_id($b);
-ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 10});
-mmr_wait_caught_up($a);
-is(row_of($b, 't', 10), 'a2 ' . big_md5('b10'), 'update_missing: b inserted the whole row');
-is(row_md5($b, 't', 10), row_md5($a, 't', 10), 'update_missing: rows identical');
-is(ct_conflicts_since($b, $cb, 't'),
-	'update_missing apply_remote last_update_wins <-a key={"id": 10} local= resolved=a2',
-	'update_missing: logged as apply_remote');
+update_missing_case('t', 10, 'fetched:');
 
 # update_deleted -> apply_remote: b deletes row 11, a updates v later.
 insert_everywhere('t', 11, 'b11');
-($lb, $la) = ct_round($b, $a, 't', q{DELETE FROM t WHERE id = 11},
+my ($lb11) = ct_round($b, $a, 't', q{DELETE FROM t WHERE id = 11},
 	q{UPDATE t SET v = 'a2' WHERE id = 11});
 is(row_of($b, 't', 11), 'a2 ' . big_md5('b11'), 'update_deleted: b inserted the whole row');
 is(row_md5($b, 't', 11), row_md5($a, 't', 11), 'update_deleted: rows identical');
-like($lb, qr/^update_deleted apply_remote last_update_wins b<-a key=\{"id": 11\}/,
+like($lb11, qr/^update_deleted apply_remote last_update_wins b<-a key=\{"id": 11\}/,
 	'update_deleted: b logged apply_remote');
 
-# a changes big, b later changes v: without the fetch a would keep its
-# own big under b's row, and b keeps its own: they would differ for good.
-insert_everywhere('t', 12, 'b12');
-($la, $lb) = ct_round($a, $b, 't', 'UPDATE t SET big = ' . big('b12 new') . ' WHERE id = 12',
-	q{UPDATE t SET v = 'b' WHERE id = 12});
-is(row_of($a, 't', 12), 'b ' . big_md5('b12'), 'concurrent: a took b\'s row with b\'s big');
-is(row_md5($a, 't', 12), row_md5($b, 't', 12), 'concurrent: rows identical');
-is($la, 'update_origin_differs apply_remote last_update_wins a<-b key={"id": 12} local=orig resolved=b',
-	'concurrent: a logged apply_remote');
-is($lb, 'update_origin_differs keep_local last_update_wins b<-a key={"id": 12} local=b resolved=b',
-	'concurrent: b logged keep_local');
+my $lb12 = concurrent_case('t', 12, 'fetched:');
+is($lb12, 'update_origin_differs keep_local last_update_wins b<-a key={"id": 12} local=b resolved=b',
+	'fetched: concurrent: b logged keep_local');
 
 # A custom resolver sees the sender's row: a merge that keeps the big of
 # greater md5 (the old one, by the choice of seeds) converges only if a's
@@ -171,19 +153,19 @@ ct_sql($a, q{SELECT mmr.set_conflict_resolver_function('t_merge', 'merge_t(t_mer
 my ($old_seed, $new_seed) = ('m40 one', 'm40 two');
 ($old_seed, $new_seed) = ($new_seed, $old_seed) if big_md5($old_seed) lt big_md5($new_seed);
 insert_everywhere('t_merge', 40, $old_seed);
-($la, $lb) = ct_round($a, $b, 't_merge', 'UPDATE t_merge SET big = ' . big($new_seed) . ' WHERE id = 40',
+my ($la40) = ct_round($a, $b, 't_merge', 'UPDATE t_merge SET big = ' . big($new_seed) . ' WHERE id = 40',
 	q{UPDATE t_merge SET v = 'b' WHERE id = 40});
 is(row_of($a, 't_merge', 40), 'orig ' . big_md5($old_seed), 'custom merge: a merged with b\'s big');
 is(row_md5($a, 't_merge', 40), row_md5($b, 't_merge', 40), 'custom merge: rows identical');
-is($la, 'update_origin_differs merged custom a<-b key={"id": 40} local=orig resolved=orig',
+is($la40, 'update_origin_differs merged custom a<-b key={"id": 40} local=orig resolved=orig',
 	'custom merge: a logged merged');
 
 # The origin no longer has the row: a updates row 13 that b lost, then
 # deletes it.  b skips the update (logged) and the delete follows.
 insert_everywhere('t', 13, 'b13');
-ct_sql($b, unreplicated_sql('DELETE FROM t WHERE id = 13'));
+ct_sql($b, ct_unreplicated_sql('DELETE FROM t WHERE id = 13'));
 ct_pause_link($b, 'a');
-$cb = ct_last_conflict_id($b);
+my $cb = ct_last_conflict_id($b);
 ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 13});
 ct_sql($a, q{DELETE FROM t WHERE id = 13});
 $log_offset = -s $b->logfile;
