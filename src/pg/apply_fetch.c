@@ -71,7 +71,7 @@ fetch_failed(MmrApplyRelation *rel, const char *detail)
 			 errmsg("could not fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
 					rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
 			 errdetail_internal("%s", detail),
-			 errhint("Apply from this peer retries; the values are needed because the updated row is missing here or the update won a conflict.")));
+			 errhint("Apply from this peer retries. The remote UPDATE left these values unchanged, and this node's own row cannot stand in for them.")));
 }
 
 /*
