@@ -316,13 +316,13 @@ apply_update(ChangeState *cs)
 		(void) find_tombstone(cs, searchslot, &f);
 		decide(&f, &d);
 
-		/*
-		 * The row is new here: built only when it is stored or shown, as
-		 * it may lack unchanged TOAST values (then that is an ERROR).
-		 */
+		/* The row is new here: built only when it is stored or shown. */
 		remote = d.conflict != MMR_CONFLICT_NONE || d.action == MMR_ACTION_INSERT ?
 			mmr_exec_new_row(cs->ex, MMR_CHANGE_UPDATE, cs->change, NULL) : NULL;
 	}
+
+	/* Unchanged TOAST values the decision needs from the origin. */
+	mmr_exec_complete_row(cs->ex, cs->change, remote, &f, &d);
 	carry_out_write(cs, &f, &d, local, remote, searchslot, NULL);
 }
 

@@ -42,6 +42,7 @@
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -55,14 +56,14 @@
 
 static void store_value(TupleTableSlot *slot, MmrApplyRelation *rel, int attno,
 						const MmrValue *value);
-static void store_remote_values(TupleTableSlot *slot, MmrApplyRelation *rel,
+static int	store_remote_values(TupleTableSlot *slot, MmrApplyRelation *rel,
 								const MmrTuple *tuple, bool keys_only);
 static void store_defaults(TupleTableSlot *slot, MmrApplyRelation *rel,
 						   EState *estate);
-static void fill_unchanged_for_insert(TupleTableSlot *slot,
-									  MmrApplyRelation *rel,
-									  MmrChangeKind kind,
-									  const MmrChange *change);
+static const MmrValue *sender_old_value(const MmrChange *change, int r);
+static void fill_unchanged(MmrApplyExec *ex, TupleTableSlot *slot,
+						   MmrChangeKind kind, const MmrChange *change,
+						   bool has_base);
 static int	index_position(MmrApplyExec *ex, Oid indexoid);
 static bool index_values(MmrApplyExec *ex, int pos, TupleTableSlot *slot,
 						 Datum *values, bool *isnull);
@@ -228,20 +229,29 @@ store_value(TupleTableSlot *slot, MmrApplyRelation *rel, int attno,
  * (virtual) slot, over whatever the slot already holds: unchanged TOAST
  * values and columns the peer does not send keep their current value.
  * keys_only limits the work to the lookup index's columns.  The caller
- * stores the slot (ExecStoreVirtualTuple) afterwards.
+ * stores the slot (ExecStoreVirtualTuple) afterwards.  Returns how many
+ * unchanged TOAST values it met.
  */
-static void
+static int
 store_remote_values(TupleTableSlot *slot, MmrApplyRelation *rel,
 					const MmrTuple *tuple, bool keys_only)
 {
+	int			nunchanged = 0;
+
 	for (int i = 0; i < rel->natts; i++)
 	{
 		MmrLocalColumn *col = &rel->local[i];
+		const MmrValue *value;
 
 		if (col->remote_index < 0 || (keys_only && !col->lookup_key))
 			continue;
-		store_value(slot, rel, i, &tuple->values[col->remote_index]);
+		value = &tuple->values[col->remote_index];
+		if (value->kind == MMR_VALUE_UNCHANGED)
+			nunchanged++;
+		else
+			store_value(slot, rel, i, value);
 	}
+	return nunchanged;
 }
 
 /*
@@ -265,17 +275,41 @@ store_defaults(TupleTableSlot *slot, MmrApplyRelation *rel, EState *estate)
 	}
 }
 
+/* The sender's value of remote column r in its whole old row, or NULL. */
+static const MmrValue *
+sender_old_value(const MmrChange *change, int r)
+{
+	const MmrValue *old;
+
+	if (change->old_kind != MMR_OLD_FULL)
+		return NULL;
+	old = &change->old_tuple.values[r];
+	return old->kind == MMR_VALUE_UNCHANGED ? NULL : old;
+}
+
 /*
- * fill_unchanged_for_insert completes a new row whose change left TOASTed
- * values unchanged: an UPDATE whose row is missing here and is applied as
- * an insert.  A whole old row (REPLICA IDENTITY FULL) provides them;
- * otherwise the value is lost, and storing the row without it would be
- * silent data loss, so that is an ERROR.
+ * fill_unchanged fills the columns that a remote UPDATE left unchanged and
+ * could not send (TOASTed values; docs/apply.md).  A whole old row
+ * (REPLICA IDENTITY FULL: PostgreSQL flattens it) holds exactly the
+ * sender's values, also over an existing local row.  Any other such column
+ * keeps the base row's value (has_base), or has none yet: the row is then
+ * remembered in ex->unchanged_row, and mmr_exec_complete_row decides,
+ * once the conflict is decided, whether the local values will do or the
+ * sender's are fetched.  A row lacking values is never stored.
  */
 static void
-fill_unchanged_for_insert(TupleTableSlot *slot, MmrApplyRelation *rel,
-						  MmrChangeKind kind, const MmrChange *change)
+fill_unchanged(MmrApplyExec *ex, TupleTableSlot *slot, MmrChangeKind kind,
+			   const MmrChange *change, bool has_base)
 {
+	MmrApplyRelation *rel = ex->rel;
+
+	if (kind == MMR_CHANGE_INSERT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("peer sent an unchanged TOAST value in a new row")));
+	if (change->old_kind == MMR_OLD_FULL)
+		mmr_exec_check_shape(rel, &change->old_tuple);
+
 	for (int i = 0; i < rel->natts; i++)
 	{
 		int			r = rel->local[i].remote_index;
@@ -283,29 +317,23 @@ fill_unchanged_for_insert(TupleTableSlot *slot, MmrApplyRelation *rel,
 
 		if (r < 0 || change->new_tuple.values[r].kind != MMR_VALUE_UNCHANGED)
 			continue;
-		if (kind == MMR_CHANGE_INSERT)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("peer sent an unchanged TOAST value in a new row")));
-		old = change->old_kind == MMR_OLD_FULL ? &change->old_tuple.values[r] : NULL;
-		if (old == NULL || old->kind == MMR_VALUE_UNCHANGED)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot apply the remote UPDATE of table \"%s.%s\" as an insert",
-							rel->nspname, rel->relname),
-					 errdetail("The row does not exist on this node, and the peer did not send the unchanged TOASTed value of column \"%s\".",
-							   NameStr(TupleDescAttr(slot->tts_tupleDescriptor, i)->attname)),
-					 errhint("Set REPLICA IDENTITY FULL on the table on every node, or restore the row here.")));
-		store_value(slot, rel, i, old);
+		old = sender_old_value(change, r);
+		if (old != NULL)
+			store_value(slot, rel, i, old);
+		else
+		{
+			ex->unchanged_row = slot;
+			ex->base_values = has_base;
+		}
 	}
 }
 
 /*
  * mmr_exec_new_row builds the row a remote INSERT or UPDATE stores.  With
  * base (the local row of an UPDATE), the peer's values go over the local
- * row's: unchanged TOAST values and columns the peer does not send keep
- * their local value.  Without base, the row is new: unsent columns get
- * their defaults.
+ * row's: columns the peer does not send keep their local value, and so do
+ * unchanged TOAST values the change does not carry (fill_unchanged).
+ * Without base, the row is new: unsent columns get their defaults.
  */
 TupleTableSlot *
 mmr_exec_new_row(MmrApplyExec *ex, MmrChangeKind kind, const MmrChange *change,
@@ -323,11 +351,72 @@ mmr_exec_new_row(MmrApplyExec *ex, MmrChangeKind kind, const MmrChange *change,
 	}
 	else if (rel->has_defaults)
 		store_defaults(slot, rel, ex->estate);
-	store_remote_values(slot, rel, &change->new_tuple, false);
-	if (base == NULL)
-		fill_unchanged_for_insert(slot, rel, kind, change);
+	if (store_remote_values(slot, rel, &change->new_tuple, false) > 0)
+		fill_unchanged(ex, slot, kind, change, base != NULL);
 	ExecStoreVirtualTuple(slot);
 	return slot;
+}
+
+/*
+ * mmr_exec_complete_row gives newrow (mmr_exec_new_row's for a remote
+ * UPDATE) the sender's values of the columns the change left unchanged
+ * and did not carry, when the decision uses the row and the local values
+ * may not be the sender's (mmr_unchanged_from_origin): they are read from
+ * the origin (apply_fetch.c).  Nothing to do, at no cost, for a change
+ * that carried every value.
+ *
+ * When the origin no longer has the row, a later change of it (its DELETE,
+ * or an UPDATE of its key) is on its way to this node: the change is
+ * skipped (resolution skip when it was a conflict) rather than stored
+ * with a guessed value.
+ */
+void
+mmr_exec_complete_row(MmrApplyExec *ex, const MmrChange *change,
+					  TupleTableSlot *newrow, const MmrConflictFacts *facts,
+					  MmrConflictDecision *decision)
+{
+	MmrApplyRelation *rel = ex->rel;
+	MmrHorizonEntry local[MMR_MAX_HORIZON];
+	int			nlocal;
+	bool	   *want;
+	MmrValue   *values;
+
+	if (newrow == NULL || ex->unchanged_row != newrow)
+		return;
+	nlocal = mmr_local_horizon(MyDatabaseId, local, MMR_MAX_HORIZON);
+	if (!mmr_unchanged_from_origin(facts, decision, local, nlocal))
+		return;
+
+	want = palloc0(sizeof(bool) * rel->ncolumns);
+	values = palloc0(sizeof(MmrValue) * rel->ncolumns);
+	for (int i = 0; i < rel->natts; i++)
+	{
+		int			r = rel->local[i].remote_index;
+
+		if (r >= 0)
+			want[r] = change->new_tuple.values[r].kind == MMR_VALUE_UNCHANGED &&
+				sender_old_value(change, r) == NULL;
+	}
+	if (!mmr_fetch_unchanged(rel, change, want, values))
+	{
+		ereport(LOG,
+				(errmsg("skipping a remote UPDATE of table \"%s.%s\": origin node \"%s\" no longer has the row",
+						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errdetail("Its unchanged TOASTed values cannot be read there; the origin's later change of the row is on its way.")));
+		decision->action = MMR_ACTION_NOTHING;
+		decision->call_custom = 0;
+		if (decision->conflict != MMR_CONFLICT_NONE)
+			decision->resolution = MMR_RESOLUTION_SKIP;
+		return;
+	}
+	for (int i = 0; i < rel->natts; i++)
+	{
+		int			r = rel->local[i].remote_index;
+
+		if (r >= 0 && want[r])
+			store_value(newrow, rel, i, &values[r]);
+	}
+	ex->unchanged_row = NULL;
 }
 
 /*
@@ -625,6 +714,9 @@ hits_contain(MmrUniqueHits *hits, TupleTableSlot *slot)
 void
 mmr_exec_insert(MmrApplyExec *ex, TupleTableSlot *slot)
 {
+	/* Unchanged TOAST values: never a row with a value lost (fill_unchanged). */
+	if (slot == ex->unchanged_row && !ex->base_values)
+		elog(ERROR, "remote row lacks the unchanged TOASTed values of its UPDATE");
 	ExecSimpleRelationInsert(ex->relinfo, ex->estate, slot);
 }
 

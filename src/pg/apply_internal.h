@@ -74,6 +74,14 @@ typedef struct MmrApplyExec
 	MmrApplyRelation *rel;
 	EState	   *estate;
 	ResultRelInfo *relinfo;
+
+	/*
+	 * Unchanged TOAST values (apply_exec.c): the new row whose columns left
+	 * unchanged by a remote UPDATE hold local values (base_values) or none
+	 * yet, until mmr_exec_complete_row; NULL when it has the sender's.
+	 */
+	TupleTableSlot *unchanged_row;
+	bool		base_values;
 } MmrApplyExec;
 
 /* Local rows that hold a unique value of a remote new row. */
@@ -120,6 +128,14 @@ extern void mmr_exec_update(MmrApplyExec *ex, TupleTableSlot *localslot,
 							TupleTableSlot *newslot);
 extern void mmr_exec_delete(MmrApplyExec *ex, TupleTableSlot *localslot);
 extern void mmr_exec_truncate(const MmrTruncate *truncate);
+
+/* Unchanged TOAST values: apply_exec.c, and the fetch (apply_fetch.c) */
+extern void mmr_exec_complete_row(MmrApplyExec *ex, const MmrChange *change,
+								  TupleTableSlot *newrow,
+								  const MmrConflictFacts *facts,
+								  MmrConflictDecision *decision);
+extern bool mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
+								const bool *want, MmrValue *out);
 
 /* apply_conflict.c */
 extern void mmr_apply_row_change(MmrApplyRelation *rel, MmrChangeKind kind,

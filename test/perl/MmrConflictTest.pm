@@ -13,7 +13,8 @@ use MmrTest;
 
 our @EXPORT = qw(ct_group ct_sql ct_rows ct_pause_both ct_resume_and_settle
   ct_round ct_last_conflict_id ct_conflicts_since ct_status
-  ct_three_node_group ct_pause_link ct_resume_link ct_wait_applied ct_link_states);
+  ct_three_node_group ct_pause_link ct_resume_link ct_wait_applied ct_link_states
+  ct_unreplicated_sql);
 
 # The table most conflict tests use: a key, a second UNIQUE column, a value.
 our $TABLE_T = 'CREATE TABLE t (id integer PRIMARY KEY, u text UNIQUE, v text);';
@@ -161,6 +162,23 @@ sub ct_status
 	my ($node) = @_;
 	return ct_sql($node,
 		q{SELECT state || ' ' || coalesce(last_error, '-') FROM mmr.replication_status});
+}
+
+
+# ct_unreplicated_sql(SQL): SQL wrapped so that its write is never sent to
+# the node's peers and leaves no tombstone: under a replication origin (not
+# sent) with triggers off.  A row deleted so just goes missing on one node.
+sub ct_unreplicated_sql
+{
+	my ($sql) = @_;
+	return qq{
+		SET session_replication_role = replica;
+		SELECT pg_replication_origin_create('test_unreplicated')
+		 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'test_unreplicated');
+		SELECT pg_replication_origin_session_setup('test_unreplicated');
+		$sql;
+		SELECT pg_replication_origin_session_reset();
+		SET session_replication_role = origin;};
 }
 
 1;

@@ -12,21 +12,6 @@ use MmrConflictTest;
 
 my ($a, $b) = ct_group($MmrConflictTest::TABLE_T);
 
-# SQL for a write its node's peer never hears of, and that leaves no
-# tombstone: under a replication origin (not sent) with triggers off.
-sub unreplicated_sql
-{
-	my ($sql) = @_;
-	return qq{
-		SET session_replication_role = replica;
-		SELECT pg_replication_origin_create('test_unreplicated')
-		 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = 'test_unreplicated');
-		SELECT pg_replication_origin_session_setup('test_unreplicated');
-		$sql;
-		SELECT pg_replication_origin_session_reset();
-		SET session_replication_role = origin;};
-}
-
 # update_exists: b moves row 51 onto the unique value that a's concurrent
 # insert of row 52 took.  b's update is later: it keeps the value on both.
 ct_sql($a, q{INSERT INTO t VALUES (51, 'u51', 'orig')});
@@ -44,7 +29,7 @@ is($lb, 'insert_exists keep_local last_update_wins b<-a key={"u": "w"} local=b r
 # it back as an insert.
 ct_sql($a, q{INSERT INTO t VALUES (60, 'u60', 'orig')});
 mmr_wait_caught_up($a);
-ct_sql($b, unreplicated_sql('DELETE FROM t WHERE id = 60'));
+ct_sql($b, ct_unreplicated_sql('DELETE FROM t WHERE id = 60'));
 my $cb = ct_last_conflict_id($b);
 ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 60});
 mmr_wait_caught_up($a);
@@ -56,7 +41,7 @@ is(ct_conflicts_since($b, $cb, 't'), 'update_missing apply_remote last_update_wi
 # of) after a inserted row 70 concurrently; a's older insert must not bring
 # it back on b, and b's delete removes a's row.
 ($la, $lb) = ct_round($a, $b, 't', q{INSERT INTO t VALUES (70, 'u70', 'a')},
-	unreplicated_sql(q{INSERT INTO t VALUES (70, 'u70', 'b')})
+	ct_unreplicated_sql(q{INSERT INTO t VALUES (70, 'u70', 'b')})
 	  . q{DELETE FROM t WHERE id = 70});
 is(ct_sql($a, 'SELECT count(*) FROM t WHERE id = 70') . ct_sql($b, 'SELECT count(*) FROM t WHERE id = 70'),
 	'00', 'insert_deleted: the row stays deleted on both');

@@ -688,6 +688,23 @@ typedef struct MmrDdlDecision
 void		mmr_ddl_decide(const MmrDdlFacts *facts,
 						   MmrDdlDecision *out) MMR_NOEXCEPT;
 
+/*
+ * Unchanged TOAST values (docs/apply.md): a remote UPDATE does not carry
+ * the columns it left unchanged that are stored out of line, and without
+ * a whole old row (REPLICA IDENTITY FULL) the receiver has them only from
+ * its own row.  Returns 1 when they must be fetched from the change's
+ * origin instead: the new row is stored or given to a custom resolver
+ * (decision: INSERT, UPDATE or call_custom), and there is no local row,
+ * or the change conflicts with it, or the sender's horizon shows a write
+ * of a third origin that this node has not applied (local_horizon: this
+ * node's applied horizon; a change without a horizon shows none).  0: the
+ * local row's values are the sender's.
+ */
+int			mmr_unchanged_from_origin(const MmrConflictFacts *facts,
+									  const MmrConflictDecision *decision,
+									  const MmrHorizonEntry *local_horizon,
+									  uint32_t nlocal) MMR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
