@@ -107,19 +107,19 @@ mmr_truncate_tombstone_answers(const MmrConflictFacts *facts,
 		if (facts->row_exists)
 			fail(MMR_ERR_INVALID_ARGUMENT,
 				 FMT_STRING("a truncate tombstone answers only a change whose row is missing"));
-		if (!facts->tombstone_exists)
-		{
-			*use_truncate = 1;
-			return;
-		}
 		MmrConflictFacts by_truncate = *facts;
 		MmrConflictDecision key_d;
 		MmrConflictDecision truncate_d;
 
+		by_truncate.tombstone_exists = 1;
 		by_truncate.tombstone = *truncate;
 		decide(*facts, key_d);
 		decide(by_truncate, truncate_d);
-		/* The key's own delete answers, unless only the truncate stops it. */
+		/*
+		 * The key's own state (its tombstone, or none) answers, unless only
+		 * the truncate keeps the change out: so a change the truncate does
+		 * not stop is decided, and logged, as without it.
+		 */
 		*use_truncate = stores(key_d) && !stores(truncate_d);
 	});
 }

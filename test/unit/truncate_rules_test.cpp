@@ -200,12 +200,39 @@ TEST(TruncateTombstone, ErrorResolverStillOrders)
 	EXPECT_EQ(replaces(f), 0);
 }
 
-TEST(TruncateAnswers, WithoutAKeyTombstoneTheTruncateAnswers)
+TEST(TruncateAnswers, WithoutAKeyTombstoneTheTruncateAnswersAnOlderWrite)
 {
-	Facts		f(MMR_CHANGE_INSERT, 2);
+	Facts		insert(MMR_CHANGE_INSERT, 2);
+	Facts		update(MMR_CHANGE_UPDATE, 2);
 
-	f.remote(version(3, "n3", 90));
-	EXPECT_EQ(answers(f, kTruncate), 1);
+	insert.remote(version(3, "n3", 90));
+	EXPECT_EQ(answers(insert, kTruncate), 1);
+	update.remote(version(3, "n3", 90));
+	EXPECT_EQ(answers(update, kTruncate), 1);
+}
+
+TEST(TruncateAnswers, ALaterWriteIsDecidedAsWithoutTheTruncate)
+{
+	Facts		insert(MMR_CHANGE_INSERT, 2);
+	Facts		update(MMR_CHANGE_UPDATE, 2);
+	Facts		keep_local(MMR_CHANGE_UPDATE, 2);
+
+	insert.remote(version(3, "n3", 150));
+	EXPECT_EQ(answers(insert, kTruncate), 0);
+	/* update_missing, not update_deleted: the truncate changes nothing. */
+	update.remote(version(3, "n3", 150));
+	EXPECT_EQ(answers(update, kTruncate), 0);
+	keep_local.remote(version(3, "n3", 150)).all_resolvers(MMR_RESOLVER_KEEP_LOCAL);
+	EXPECT_EQ(answers(keep_local, kTruncate), 0);
+}
+
+TEST(TruncateAnswers, AWriteThatHadSeenTheTruncateGoesIn)
+{
+	Facts		insert(MMR_CHANGE_INSERT, 2);
+
+	/* Clock skew put n3's commit time before n1's, but n3 had applied it. */
+	insert.remote(version(3, "n3", 90)).seen_up_to(1, 100);
+	EXPECT_EQ(answers(insert, kTruncate), 0);
 }
 
 TEST(TruncateAnswers, TheTruncateAnswersWhenOnlyItKeepsTheChangeOut)

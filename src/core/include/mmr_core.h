@@ -516,8 +516,8 @@ int			mmr_tombstone_collectable(const MmrVersion *tombstone,
  *
  * mmr_truncate_tombstone_answers: a remote INSERT or UPDATE whose row is
  * missing meets the key's tombstone (facts, maybe none) and the table's
- * truncate tombstone (truncate).  *use_truncate says which one it is to be
- * decided against: the truncate's only when it alone keeps the change out.
+ * truncate tombstone (truncate).  *use_truncate: decide it against the
+ * truncate tombstone (it alone keeps the change out); 0: as facts are.
  */
 MmrStatus	mmr_truncate_row_decide(const MmrConflictFacts *facts,
 									MmrConflictDecision *out,
