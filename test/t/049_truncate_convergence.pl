@@ -171,5 +171,44 @@ is_deeply([ logs_since('t', @m) ],
 	'two tables: n2 logs the kept row of t');
 is_deeply([ logs_since('t2', @m) ], [ '', '', '' ], 'two tables: nothing logged for t2');
 
+### The error resolver of delete_origin_differs: a TRUNCATE that meets a
+### row it had not seen stops apply, nothing of it applied, logged once
+### however often apply retries; changing the resolver lets it go on.
+
+ct_sql($n1, q{SELECT mmr.set_conflict_resolver('t', 'error', 'delete_origin_differs')});
+ct_wait_applied($n1, 'n2', 'n3');
+@m = marks();
+ct_pause_link($n2, 'n1');
+ct_sql($n1, 'TRUNCATE t');
+ct_sql($n2, q{INSERT INTO t VALUES (40, NULL, 'n2')});
+ct_wait_applied($n1, 'n3');
+ct_wait_applied($n2, 'n1', 'n3');
+ct_sql($n2, q{SELECT mmr.apply_resume('n1')});
+mmr_wait_until($n2, q{SELECT state = 'error' FROM mmr.replication_status WHERE peer_name = 'n1'});
+like(ct_sql($n2, q{SELECT last_error FROM mmr.replication_status WHERE peer_name = 'n1'}),
+	qr/remote TRUNCATE of table "public\.t" meets a row it has not seen, and conflict delete_origin_differs is resolved as error/,
+	'error resolver: apply from n1 stopped on n2 with the TRUNCATE in last_error');
+my $first = ct_sql($n2, q{SELECT last_error_at FROM mmr.replication_status WHERE peer_name = 'n1'});
+mmr_wait_until($n2,
+	"SELECT last_error_at > '$first' FROM mmr.replication_status WHERE peer_name = 'n1'");
+is(ct_rows($n2), '31,,n2 40,,n2', 'error resolver: nothing of the TRUNCATE applied on n2');
+my $error_line = "delete_origin_differs error error n2<-n1 @{[key(40)]} local=n2 resolved=";
+is(ct_conflicts_since($n2, $m[1], 't'), $error_line,
+	'error resolver: logged once on n2, however often apply retried');
+ct_sql($n2, q{SELECT mmr.set_conflict_resolver('t', 'last_update_wins', 'delete_origin_differs')});
+mmr_wait_until($n2, q{SELECT state = 'streaming' FROM mmr.replication_status WHERE peer_name = 'n1'});
+settle_and_compare('error resolver, then last_update_wins', '40,,n2');
+is_deeply([ logs_since('t', @m) ],
+	[ '', "$error_line\ndelete_origin_differs keep_local last_update_wins n2<-n1 @{[key(40)]} local=n2 resolved=n2", '' ],
+	'error resolver: then the kept row is logged as for last_update_wins');
+
+### A table created in the group gets the TRUNCATE trigger with the key
+### tombstones' (the event trigger).
+
+ct_sql($n1, q{CREATE TABLE fresh (id integer PRIMARY KEY)});
+is(ct_sql($n1, q{SELECT string_agg(tgname, ' ' ORDER BY tgname) FROM pg_trigger
+	WHERE tgrelid = 'fresh'::regclass}), 'mmr_tombstone mmr_truncate_tombstone',
+	'a new table gets both tombstone triggers');
+
 $_->stop for @nodes;
 done_testing();
