@@ -27,16 +27,23 @@ truncate_facts()
 	return f;
 }
 
+/* The facts, their horizon pointing into facts.horizon. */
+const MmrConflictFacts *
+ready(Facts &facts)
+{
+	facts.f.horizon = facts.horizon.empty() ? nullptr : facts.horizon.data();
+	facts.f.nhorizon = static_cast<uint32_t>(facts.horizon.size());
+	return &facts.f;
+}
+
 MmrConflictDecision
-row_decide(Facts &facts, const MmrVersion &row, MmrStatus expect = MMR_OK)
+row_decide(Facts &facts, const MmrVersion &row)
 {
 	MmrConflictDecision out{};
 	MmrError	err{};
 
 	facts.row(row);
-	facts.f.horizon = facts.horizon.empty() ? nullptr : facts.horizon.data();
-	facts.f.nhorizon = static_cast<uint32_t>(facts.horizon.size());
-	EXPECT_EQ(mmr_truncate_row_decide(&facts.f, &out, &err), expect) << err.message;
+	EXPECT_EQ(mmr_truncate_row_decide(ready(facts), &out, &err), MMR_OK) << err.message;
 	return out;
 }
 
@@ -46,9 +53,8 @@ replaces(Facts &facts)
 	int			replace = -1;
 	MmrError	err{};
 
-	facts.f.horizon = facts.horizon.empty() ? nullptr : facts.horizon.data();
-	facts.f.nhorizon = static_cast<uint32_t>(facts.horizon.size());
-	EXPECT_EQ(mmr_truncate_tombstone_replace(&facts.f, &replace, &err), MMR_OK) << err.message;
+	EXPECT_EQ(mmr_truncate_tombstone_replace(ready(facts), &replace, &err), MMR_OK)
+		<< err.message;
 	return replace;
 }
 
@@ -58,9 +64,7 @@ answers(Facts &facts, const MmrVersion &truncate)
 	int			use = -1;
 	MmrError	err{};
 
-	facts.f.horizon = facts.horizon.empty() ? nullptr : facts.horizon.data();
-	facts.f.nhorizon = static_cast<uint32_t>(facts.horizon.size());
-	EXPECT_EQ(mmr_truncate_tombstone_answers(&facts.f, &truncate, &use, &err), MMR_OK)
+	EXPECT_EQ(mmr_truncate_tombstone_answers(ready(facts), &truncate, &use, &err), MMR_OK)
 		<< err.message;
 	return use;
 }
