@@ -250,6 +250,18 @@ CREATE EVENT TRIGGER mmr_tombstone_new_tables ON ddl_command_end
     EXECUTE FUNCTION mmr.tombstone_new_tables();
 ALTER EVENT TRIGGER mmr_tombstone_new_tables ENABLE ALWAYS;
 
+-- TRUNCATE tombstones (local; the truncate engineer's block, docs/conflicts.md
+-- "TRUNCATE"): one row per table a TRUNCATE emptied lately, local or applied.
+-- Its xmin gives the truncate's origin and commit time, as for mmr.tombstone.
+CREATE TABLE mmr.truncate_tombstone (
+    relation  oid PRIMARY KEY
+);
+
+-- Records local TRUNCATEs; installed next to mmr.tombstone_trigger().
+CREATE FUNCTION mmr.truncate_tombstone_trigger() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'mmr_truncate_tombstone_trigger';
+
 /*
  * Joining with a data copy (src/pg/join_worker.c, docs/join.md).
  */

@@ -39,6 +39,7 @@
 #include "node_cache.h"
 #include "resolvers.h"
 #include "tombstone.h"
+#include "truncate.h"
 
 /* Local xids of this worker's recent commits (a power of two). */
 #define OWN_XID_CACHE_SIZE 4096
@@ -198,7 +199,7 @@ row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out)
 }
 
 /*
- * find_tombstone looks up the tombstone of the key in keyslot into f and
+ * find_key_tombstone looks up the tombstone of the key in keyslot into f and
  * returns the key's text form (NULL when the table keeps no tombstones).
  *
  * An INSERT of a new key, the common path, first asks whether the table
@@ -207,7 +208,7 @@ row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out)
  * the table had some, every key is looked up.
  */
 static char *
-find_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
+find_key_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
 {
 	MmrApplyRelation *rel = cs->rel;
 	char	   *key;
@@ -231,6 +232,19 @@ find_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
 	if (key != NULL)
 		f->tombstone_exists = mmr_tombstone_find(cs->rel->localrel, key,
 												 &f->tombstone);
+	return key;
+}
+
+/*
+ * find_tombstone: the key's tombstone (find_key_tombstone), or the table's
+ * TRUNCATE tombstone when that one keeps the change out (truncate_apply.c).
+ */
+static char *
+find_tombstone(ChangeState *cs, TupleTableSlot *keyslot, MmrConflictFacts *f)
+{
+	char	   *key = find_key_tombstone(cs, keyslot, f);
+
+	mmr_truncate_tombstone_meet(cs->rel, f);
 	return key;
 }
 

@@ -53,6 +53,7 @@
 
 #include "apply_internal.h"
 #include "mmr.h"
+#include "truncate.h"
 
 static void store_value(TupleTableSlot *slot, MmrApplyRelation *rel, int attno,
 						const MmrValue *value);
@@ -807,7 +808,14 @@ mmr_exec_delete(MmrApplyExec *ex, TupleTableSlot *localslot)
 }
 
 /*
- * mmr_exec_truncate truncates the local tables of the message.
+ * mmr_exec_truncate applies a remote TRUNCATE as a delete of every row it
+ * has seen or that loses to it (truncate_apply.c, docs/conflicts.md
+ * "TRUNCATE").  When no row of any of its tables wins, the tables are
+ * truncated (after logging the rows the TRUNCATE had not seen); otherwise
+ * only the losing rows are deleted, in every table of the message, so
+ * that no table is truncated while a table referencing it keeps rows.
+ * RESTART IDENTITY then restarts nothing.  Each table gets its table
+ * tombstone.
  *
  * Like PostgreSQL's apply worker, we truncate with RESTRICT even when the
  * origin used CASCADE: the message already lists every table the cascade
@@ -821,12 +829,16 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 	List	   *rels = NIL;
 	List	   *relids = NIL;
 	List	   *relids_logged = NIL;
+	List	   *targets = NIL;		/* remote relids, each once */
+	List	   *to_log = NIL;		/* those whose rows are logged */
+	bool		keeps = false;
 	Oid			owner = InvalidOid;
 	ListCell   *lc;
 
 	for (uint32 i = 0; i < truncate->nrelids; i++)
 	{
 		MmrApplyRelation *rel;
+		MmrTruncateVerdict verdict;
 		bool		seen = false;
 
 		for (uint32 j = 0; j < i && !seen; j++)
@@ -839,6 +851,12 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 		 * one at a time.
 		 */
 		rel = mmr_apply_open_target(truncate->relids[i], AccessExclusiveLock);
+		targets = lappend_oid(targets, truncate->relids[i]);
+		verdict = mmr_truncate_check(rel);
+		keeps = keeps || verdict == MMR_TRUNCATE_KEEPS;
+		if (verdict != MMR_TRUNCATE_SILENT)
+			to_log = lappend_oid(to_log, truncate->relids[i]);
+		mmr_truncate_note_applied(rel);
 		rels = lappend(rels, rel->localrel);
 		relids = lappend_oid(relids, rel->local_relid);
 		if (i == 0)
@@ -849,13 +867,31 @@ mmr_exec_truncate(const MmrTruncate *truncate)
 			relids_logged = lappend_oid(relids_logged, rel->local_relid);
 		rel->localrel = NULL;
 	}
+
+	/*
+	 * Log the rows it had not seen; when some row wins, delete the losing
+	 * rows of every table (as its owner) instead of truncating.
+	 */
+	foreach(lc, keeps ? targets : to_log)
+	{
+		MmrApplyRelation *rel = mmr_apply_open_target(lfirst_oid(lc),
+													  AccessExclusiveLock);
+
+		if (keeps)
+			mmr_apply_run_as(rel->localrel->rd_rel->relowner);
+		mmr_truncate_rows(rel, keeps);
+		mmr_relmap_close(rel, NoLock);
+	}
 	mmr_apply_errctx.nspname = NULL;
 	mmr_apply_errctx.relname = NULL;
 
-	/* Its triggers run as the tables' owner, if they have one. */
-	mmr_apply_run_as(owner);
-	ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT,
-						(truncate->flags & MMR_TRUNCATE_RESTART_IDENTITY) != 0);
+	if (!keeps)
+	{
+		/* Its triggers run as the tables' owner, if they have one. */
+		mmr_apply_run_as(owner);
+		ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT,
+							(truncate->flags & MMR_TRUNCATE_RESTART_IDENTITY) != 0);
+	}
 
 	foreach(lc, rels)
 		table_close((Relation) lfirst(lc), NoLock);

@@ -140,7 +140,9 @@ horizon_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
-	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from &&
+	/* TRUNCATE too: its peers decide which rows it had seen (truncate_apply.c). */
+	if (((IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from) ||
+		 IsA(parsetree, TruncateStmt)) &&
 		local_write_context())
 		note_local_write();
 

@@ -55,6 +55,7 @@
 #include "shmem.h"
 #include "supervisor.h"
 #include "tombstone.h"
+#include "truncate.h"
 
 #define MANAGER_NAP_MS 5000
 #define HEARTBEAT_MS 2000
@@ -408,6 +409,8 @@ collect_tombstones(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	removed = mmr_tombstone_collect();
+	/* TRUNCATE's table tombstones, by the same rule (truncate_tombstone.c). */
+	removed += mmr_truncate_tombstone_collect();
 	CommitTransactionCommand();
 	if (removed > 0)
 		elog(DEBUG1, "mmr collected " INT64_FORMAT " tombstones", removed);

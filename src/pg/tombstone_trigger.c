@@ -41,6 +41,7 @@
 #include "mmr.h"
 #include "node_cache.h"
 #include "tombstone.h"
+#include "truncate.h"
 
 #define TOMBSTONE_TRIGGER_NAME "mmr_tombstone"
 
@@ -128,6 +129,8 @@ install_on(Oid relid)
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the tombstone trigger on table %u", relid);
 	pfree(sql);
+	/* TRUNCATE's table tombstone goes with the key tombstones (truncate.h). */
+	mmr_truncate_trigger_install(relid);
 }
 
 /*

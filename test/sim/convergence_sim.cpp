@@ -37,6 +37,9 @@
  *	                          asserts convergence
  *	  mmr_sim two_nodes N     concurrent writes on two nodes, exact
  *	                          horizons: asserts convergence
+ *	  mmr_sim truncate N      as concurrent, key only, with TRUNCATEs among
+ *	                          the writes (table tombstones, the rules of
+ *	                          truncate_rules.cpp): asserts convergence
  *	  ... N RESOLVER          the same under first_update_wins or
  *	                          origin_wins (three priority levels), key only
  *	                          in rounds and two_nodes: causal and rounds
@@ -53,6 +56,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,7 +79,8 @@ enum class Mode
 	UNIQUE_SKIP,
 	UNIQUE_RELEASE,
 	ROUNDS,
-	TWO_NODES
+	TWO_NODES,
+	TRUNCATE
 };
 
 /* seq orders the changes of one transaction (unique value registers) */
@@ -98,6 +103,7 @@ struct Op
 	MmrChangeKind kind;
 	int			key;
 	Row			row;			/* the new row (INSERT, UPDATE) */
+	bool		truncate = false;	/* a TRUNCATE of the table (mode truncate) */
 };
 
 /* A transaction, or a heartbeat (no ops), as it travels on a link. */
@@ -123,6 +129,7 @@ struct Node
 	std::map<int32_t, int64_t> applied;	/* origin -> latest applied commit time */
 	std::deque<std::vector<MmrHorizonEntry>> past_horizons;	/* before the last applies */
 	std::map<int32_t, std::vector<MmrHorizonEntry>> peer_horizons;
+	std::optional<Version> truncate_tombstone;	/* mode truncate */
 };
 
 struct Totals
@@ -171,6 +178,9 @@ public:
 		 */
 		if ((mode_ == Mode::ROUNDS || mode_ == Mode::TWO_NODES) &&
 			resolver_ != MMR_RESOLVER_LAST_UPDATE_WINS)
+			unique_ = false;
+		/* TRUNCATE is checked against keys only. */
+		if (mode_ == Mode::TRUNCATE)
 			unique_ = false;
 		for (int i = 0; i < nnodes_; i++)
 		{
@@ -318,7 +328,7 @@ private:
 	{
 		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP ||
 			mode_ == Mode::UNIQUE_RELEASE || mode_ == Mode::ROUNDS ||
-			mode_ == Mode::TWO_NODES;
+			mode_ == Mode::TWO_NODES || mode_ == Mode::TRUNCATE;
 	}
 
 	int pick(int lo, int hi)
@@ -416,6 +426,11 @@ private:
 		{
 			Op			op;
 
+			if (mode_ == Mode::TRUNCATE && pick(0, 9) == 0)
+			{
+				local_op(n, txn, truncate_op());
+				continue;
+			}
 			op.key = pick(0, kKeys - 1);
 			auto		row = n.rows.find(op.key);
 
@@ -434,7 +449,9 @@ private:
 	{
 		int			seq = static_cast<int>(txn.ops.size());
 
-		if (op.kind == MMR_CHANGE_DELETE)
+		if (op.truncate)
+			local_truncate(n, Version{n.id, txn.time, seq});
+		else if (op.kind == MMR_CHANGE_DELETE)
 		{
 			release(n, n.rows[op.key], nullptr);
 			n.rows.erase(op.key);
@@ -597,6 +614,7 @@ private:
 		f.local_node = r.id;
 		std::fill(std::begin(f.resolvers), std::end(f.resolvers),
 				  static_cast<uint8_t>(resolver_));
+		meet_truncate(r, f);
 		return f;
 	}
 
@@ -627,6 +645,8 @@ private:
 
 	void apply(Node &r, const Txn &txn, const Op &op, const Version &remote)
 	{
+		if (op.truncate)
+			return apply_truncate(r, txn, remote);
 		MmrConflictFacts f = facts(r, txn, op);
 		MmrConflictDecision d{};
 
@@ -934,12 +954,98 @@ private:
 		return a.node == b.node && a.time == b.time && a.seq == b.seq;
 	}
 
+	/* ---- TRUNCATE (mode truncate; docs/conflicts.md, "TRUNCATE") ---- */
+
+	static Op truncate_op()
+	{
+		Op			op;
+
+		op.kind = MMR_CHANGE_DELETE;
+		op.key = -1;
+		op.truncate = true;
+		return op;
+	}
+
+	/* Every row goes; the trigger stores the table tombstone. */
+	void local_truncate(Node &n, const Version &v)
+	{
+		n.rows.clear();
+		n.truncate_tombstone = v;
+	}
+
+	/*
+	 * As truncate_apply.c: each row is deleted unless it wins, then the
+	 * table tombstone is replaced unless the one there wins.
+	 */
+	void apply_truncate(Node &r, const Txn &txn, const Version &remote)
+	{
+		MmrError	err{};
+
+		trace("%s: apply TRUNCATE from %s at %lld", r.name.c_str(),
+			  node(txn.origin).name.c_str(), static_cast<long long>(txn.time));
+		for (auto it = r.rows.begin(); it != r.rows.end() && failure_.empty();)
+		{
+			Op			del;
+
+			del.kind = MMR_CHANGE_DELETE;
+			del.key = it->first;
+			MmrConflictFacts f = facts(r, txn, del);
+			MmrConflictDecision d{};
+
+			if (mmr_truncate_row_decide(&f, &d, &err) != MMR_OK)
+				failure_ = std::string("mmr_truncate_row_decide failed: ") + err.message;
+			totals_.conflicts += d.conflict != MMR_CONFLICT_NONE;
+			trace("%s:   k%d -> %s", r.name.c_str(), it->first, action_name(d.action));
+			it = d.action == MMR_ACTION_DELETE ? r.rows.erase(it) : std::next(it);
+		}
+		Op			del;
+
+		del.kind = MMR_CHANGE_DELETE;
+		del.key = -1;
+		MmrConflictFacts f = facts(r, txn, del);
+		int			replace = 0;
+
+		if (r.truncate_tombstone)
+		{
+			f.tombstone_exists = 1;
+			f.tombstone = version_of(*r.truncate_tombstone);
+		}
+		if (mmr_truncate_tombstone_replace(&f, &replace, &err) != MMR_OK)
+			failure_ = std::string("mmr_truncate_tombstone_replace failed: ") + err.message;
+		if (replace)
+			r.truncate_tombstone = remote;
+	}
+
+	/* As find_tombstone: the table tombstone, when it alone keeps the change out. */
+	void meet_truncate(const Node &r, MmrConflictFacts &f)
+	{
+		MmrError	err{};
+		int			use = 0;
+
+		if (!r.truncate_tombstone || f.row_exists ||
+			(f.change != MMR_CHANGE_INSERT && f.change != MMR_CHANGE_UPDATE))
+			return;
+		MmrVersion	t = version_of(*r.truncate_tombstone);
+
+		if (mmr_truncate_tombstone_answers(&f, &t, &use, &err) != MMR_OK)
+			failure_ = std::string("mmr_truncate_tombstone_answers failed: ") + err.message;
+		if (use)
+		{
+			f.tombstone_exists = 1;
+			f.tombstone = t;
+		}
+	}
+
+	/* ---- end of TRUNCATE ---- */
+
 	std::string describe(const Op &op) const
 	{
 		std::string s = "k" + std::to_string(op.key);
 
 		if (op.kind == MMR_CHANGE_DELETE)
 			return s;
+		if (op.truncate)
+			return "the table";
 		s += "=" + std::to_string(op.row.value);
 		for (int c = 0; unique_ && c < kUniqueColumns; c++)
 			s += op.row.unique[c] < 0 ? " u=null" : " u=" + std::to_string(op.row.unique[c]);
@@ -1007,6 +1113,11 @@ private:
 			else
 				++it;
 		}
+		if (r.truncate_tombstone && collectable(r, *r.truncate_tombstone))
+		{
+			trace("%s: collect the truncate tombstone", r.name.c_str());
+			r.truncate_tombstone.reset();
+		}
 	}
 
 	/* Every write has its own value, so equal values mean equal rows. */
@@ -1046,6 +1157,11 @@ private:
 				failure_ = n.name + " keeps " + std::to_string(n.tombstones.size()) +
 					" tombstones and " + std::to_string(n.registers.size()) +
 					" unique value registers after heartbeats";
+				return;
+			}
+			if (n.truncate_tombstone)
+			{
+				failure_ = n.name + " keeps its truncate tombstone after heartbeats";
 				return;
 			}
 		}
@@ -1116,6 +1232,7 @@ const struct
 	{"unique_release", Mode::UNIQUE_RELEASE},
 	{"rounds", Mode::ROUNDS},
 	{"two_nodes", Mode::TWO_NODES},
+	{"truncate", Mode::TRUNCATE},
 };
 
 bool
@@ -1170,6 +1287,7 @@ asserted(Mode mode, MmrResolverKind resolver)
 			return false;
 		case Mode::CONCURRENT:
 		case Mode::UNIQUE_RELEASE:
+		case Mode::TRUNCATE:
 			return resolver == MMR_RESOLVER_LAST_UPDATE_WINS;
 		case Mode::TWO_NODES:
 			return resolver != MMR_RESOLVER_FIRST_UPDATE_WINS;
@@ -1457,8 +1575,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
-				 "       mmr_sim concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes SEEDS [RESOLVER]\n"
-				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes SEED [RESOLVER]\n"
+				 "       mmr_sim concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes|truncate SEEDS [RESOLVER]\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes|truncate SEED [RESOLVER]\n"
 				 "RESOLVER: last_update_wins (default), first_update_wins, origin_wins\n");
 	return 2;
 }

@@ -497,6 +497,40 @@ int			mmr_tombstone_collectable(const MmrVersion *tombstone,
 									  uint32_t npeers) MMR_NOEXCEPT;
 
 /*
+ * TRUNCATE (src/core/truncate_rules.cpp; docs/conflicts.md, "TRUNCATE").
+ * A remote TRUNCATE is a delete of every local row that it has seen or
+ * that loses to it, plus one table-wide tombstone of its version, which is
+ * collected as mmr_tombstone_collectable says.
+ *
+ * mmr_truncate_row_decide: facts are the truncate's (remote, horizon,
+ * resolvers) and the local row's version (row; change, row_exists and the
+ * tombstone are ignored).  The decision is that of a DELETE of the row:
+ * action DELETE (seen: conflict NONE; or it loses: delete_origin_differs
+ * apply_remote), NOTHING (the row wins: delete_origin_differs keep_local)
+ * or ERROR.  record_tombstone is 0: the table's tombstone stands for it.
+ *
+ * mmr_truncate_tombstone_replace: facts' tombstone is the table's truncate
+ * tombstone here, if any; *replace says whether the remote truncate's
+ * version replaces it (as delete_missing orders key tombstones; the error
+ * resolver orders as last_update_wins).
+ *
+ * mmr_truncate_tombstone_answers: a remote INSERT or UPDATE whose row is
+ * missing meets the key's tombstone (facts, maybe none) and the table's
+ * truncate tombstone (truncate).  *use_truncate: decide it against the
+ * truncate tombstone (it alone keeps the change out); 0: as facts are.
+ */
+MmrStatus	mmr_truncate_row_decide(const MmrConflictFacts *facts,
+									MmrConflictDecision *out,
+									MmrError *err) MMR_NOEXCEPT;
+MmrStatus	mmr_truncate_tombstone_replace(const MmrConflictFacts *facts,
+										   int *replace,
+										   MmrError *err) MMR_NOEXCEPT;
+MmrStatus	mmr_truncate_tombstone_answers(const MmrConflictFacts *facts,
+										   const MmrVersion *truncate,
+										   int *use_truncate,
+										   MmrError *err) MMR_NOEXCEPT;
+
+/*
  * Clock skew (mmr.max_clock_skew, mmr.clock_skew_action).  A remote commit
  * time ahead of the local clock is waited out before the remote transaction
  * is applied, so that a local write made after it always gets a later
