@@ -3,11 +3,13 @@
  * apply_conflict.c
  *	  Gather, decide, carry out (docs/conflicts.md): for each remote INSERT,
  *	  UPDATE and DELETE, the facts about the local state it meets (the local
- *	  row's version, its tombstone's, other rows holding its unique values),
+ *	  row's version, its tombstone's, the rows or registers holding its
+ *	  unique values),
  *	  the remote change's version and its sender's horizon, and the table's
  *	  resolvers; mmr_conflict_decide says what to do, and this file does it
- *	  through apply_exec.c: custom resolvers, tombstones, the conflict log
- *	  rows (conflict_log.c) and the conflict count.
+ *	  through apply_exec.c: custom resolvers, tombstones, unique value
+ *	  registers (tombstone.c), the conflict log rows (conflict_log.c) and
+ *	  the conflict count.
  *
  * NOTES
  *	  No conflict rule is written here: every outcome comes from the core.

@@ -13,10 +13,10 @@
  *	  fire the triggers that fire in session_replication_role = replica
  *	  (ENABLE REPLICA and ENABLE ALWAYS triggers).
  *
- *	  The unique probe finds rows other than the target that hold a unique
- *	  value of the remote new row before the row is written, so that
- *	  insert_exists and update_exists are decided instead of ending in a
- *	  unique violation ERROR.  It follows PostgreSQL 18's FindConflictTuple
+ *	  The unique probe finds, per unique index, the row that holds the
+ *	  remote new row's value before the row is written, so that the value
+ *	  is claimed (apply_conflict.c) instead of ending in a unique violation
+ *	  ERROR.  It follows PostgreSQL 18's FindConflictTuple
  *	  (check_exclusion_or_unique_constraint, static in 15): a dirty
  *	  snapshot index scan, waiting for in-progress writers of a candidate
  *	  and scanning again, and the row found is locked.  A local transaction

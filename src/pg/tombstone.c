@@ -459,20 +459,35 @@ version_params(const MmrVersion *version, Datum *values, char *nulls)
 }
 
 /*
- * find_version looks up one row of a catalog by its primary key with the
- * latest snapshot (a write committed by anyone, or by this transaction,
- * counts) and fills *version.  The version of a frozen row is unknown: older
- * than everything.
+ * find_version looks up one row of a catalog by its primary key (relid,
+ * then indexoid unless invalid, then text) with the latest snapshot (a
+ * write committed by anyone, or by this transaction, counts) and fills
+ * *version.  The version of a frozen row is unknown: older than everything.
  */
 static bool
-find_version(Oid catalog, Oid index, ScanKeyData *skey, int nkeys,
-			 int origin_attno, MmrVersion *version)
+find_version(Oid catalog, Oid index, Oid relid, Oid indexoid,
+			 const char *text, int origin_attno, MmrVersion *version)
 {
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Snapshot	snapshot;
 	bool		found;
+	ScanKeyData skey[3];
+	int			nkeys = 0;
+
+	ScanKeyInit(&skey[nkeys], nkeys + 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	nkeys++;
+	if (OidIsValid(indexoid))
+	{
+		ScanKeyInit(&skey[nkeys], nkeys + 1, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(indexoid));
+		nkeys++;
+	}
+	ScanKeyInit(&skey[nkeys], nkeys + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(text));
+	nkeys++;
 
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(catalog, AccessShareLock);
@@ -547,18 +562,25 @@ run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+/*
+ * upsert_version records a tombstone or register: nkeys key parameters,
+ * then the version's two (NULL: this transaction's), and counts the write.
+ */
+static void
+upsert_version(SPIPlanPtr *plan, const char *sql, int nkeys, Oid *types,
+			   Datum *values, char *nulls, const MmrVersion *version)
+{
+	version_params(version, &values[nkeys], &nulls[nkeys]);
+	run_as_owner(plan, sql, nkeys + 2, types, values, nulls, SPI_OK_INSERT);
+	mmr_note_tombstone_write();
+}
+
 bool
 mmr_tombstone_find(Relation rel, const char *key, MmrVersion *version)
 {
-	ScanKeyData skey[2];
-
 	tombstone_catalog_lookup();
-	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationGetRelid(rel)));
-	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(key));
-	return find_version(tombstone_relid, tombstone_index, skey, 2,
-						TOMBSTONE_ORIGIN_ATTNO, version);
+	return find_version(tombstone_relid, tombstone_index, RelationGetRelid(rel),
+						InvalidOid, key, TOMBSTONE_ORIGIN_ATTNO, version);
 }
 
 bool
@@ -585,13 +607,11 @@ mmr_tombstone_record_version(Relation rel, const char *key,
 	tombstone_catalog_lookup();
 	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
 	values[1] = CStringGetTextDatum(key);
-	version_params(version, &values[2], &nulls[2]);
-	run_as_owner(&record_plan,
-				 "INSERT INTO mmr.tombstone AS t (relation, key, origin, commit_time) "
-				 "VALUES ($1, $2, $3, $4) ON CONFLICT (relation, key) "
-				 "DO UPDATE SET origin = EXCLUDED.origin, commit_time = EXCLUDED.commit_time",
-				 4, types, values, nulls, SPI_OK_INSERT);
-	mmr_note_tombstone_write();
+	upsert_version(&record_plan,
+				   "INSERT INTO mmr.tombstone AS t (relation, key, origin, commit_time) "
+				   "VALUES ($1, $2, $3, $4) ON CONFLICT (relation, key) "
+				   "DO UPDATE SET origin = EXCLUDED.origin, commit_time = EXCLUDED.commit_time",
+				   2, types, values, nulls, version);
 }
 
 int
@@ -619,17 +639,9 @@ bool
 mmr_unique_claim_find(Relation rel, Oid indexoid, const char *value,
 					  MmrVersion *version)
 {
-	ScanKeyData skey[3];
-
 	tombstone_catalog_lookup();
-	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationGetRelid(rel)));
-	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(indexoid));
-	ScanKeyInit(&skey[2], 3, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(value));
-	return find_version(claim_relid, claim_index, skey, 3, CLAIM_ORIGIN_ATTNO,
-						version);
+	return find_version(claim_relid, claim_index, RelationGetRelid(rel), indexoid,
+						value, CLAIM_ORIGIN_ATTNO, version);
 }
 
 /*
@@ -697,13 +709,11 @@ mmr_unique_claim_record(Relation rel, Oid indexoid, const char *value,
 						 3, types, values, nulls, SPI_OK_DELETE);
 		return;
 	}
-	version_params(version, &values[3], &nulls[3]);
-	run_as_owner(&claim_record_plan,
-				 "INSERT INTO mmr.unique_claim AS c (relation, index, value, origin, commit_time) "
-				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relation, index, value) "
-				 "DO UPDATE SET origin = EXCLUDED.origin, commit_time = EXCLUDED.commit_time",
-				 5, types, values, nulls, SPI_OK_INSERT);
-	mmr_note_tombstone_write();
+	upsert_version(&claim_record_plan,
+				   "INSERT INTO mmr.unique_claim AS c (relation, index, value, origin, commit_time) "
+				   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relation, index, value) "
+				   "DO UPDATE SET origin = EXCLUDED.origin, commit_time = EXCLUDED.commit_time",
+				   3, types, values, nulls, version);
 }
 
 void
