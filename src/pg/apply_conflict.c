@@ -496,7 +496,7 @@ claim_values(ChangeState *cs, TupleTableSlot *row, TupleTableSlot *local,
 {
 	MmrApplyRelation *rel = cs->rel;
 	MmrUniqueHits hits;
-	Claim	   *claims;
+	Claim	   *claims = NULL;
 	int			n = 0;
 	bool		may_have_registers = false;
 	bool		registers_asked = false;
@@ -508,21 +508,24 @@ claim_values(ChangeState *cs, TupleTableSlot *row, TupleTableSlot *local,
 	else
 		mmr_exec_find_unique(cs->ex, row,
 							 cs->kind == MMR_CHANGE_UPDATE ? local : NULL, &hits);
-	claims = palloc0(sizeof(Claim) * rel->nunique);
 	for (int u = 0; u < rel->nunique; u++)
 	{
 		const MmrUniqueIndex *ui = &rel->unique[u];
-		Claim	   *c = &claims[n];
+		TupleTableSlot *holder = hits.holder[u];
+		bool		own = holder != NULL && local != NULL &&
+			ItemPointerEquals(&holder->tts_tid, &local->tts_tid);
+		Claim	   *c;
 		MmrError	err;
 
-		if (!hits.has_value[u])
+		if (!hits.has_value[u] || (ui->is_lookup && (holder == NULL || own)))
 			continue;
+		/* Allocated only when there is a value to claim (not for key-only tables). */
+		if (claims == NULL)
+			claims = palloc0(sizeof(Claim) * rel->nunique);
+		c = &claims[n];
 		c->index = ui;
-		c->holder = hits.holder[u];
-		c->own = c->holder != NULL && local != NULL &&
-			ItemPointerEquals(&c->holder->tts_tid, &local->tts_tid);
-		if (ui->is_lookup && (c->holder == NULL || c->own))
-			continue;
+		c->holder = holder;
+		c->own = own;
 		if (!ui->is_lookup)
 			c->value = mmr_unique_value(rel->localrel, ui->indexoid, row);
 		if (c->own)
