@@ -231,8 +231,12 @@ CREATE FUNCTION mmr.set_node_priority(node_name text, priority integer)
 -- The row's xmin gives the delete's origin and commit time (commit_ts);
 -- key is the text form of the table's key columns, compared bytewise.
 CREATE TABLE mmr.tombstone (
-    relation  oid NOT NULL,
-    key       text COLLATE "C" NOT NULL,
+    relation     oid NOT NULL,
+    key          text COLLATE "C" NOT NULL,
+    -- Set when the version is not the xmin's: a row deleted because a change
+    -- claimed one of its unique values carries that row's own version.
+    origin       integer,
+    commit_time  timestamptz,
     PRIMARY KEY (relation, key)
 );
 
@@ -261,6 +265,28 @@ CREATE TABLE mmr.truncate_tombstone (
 CREATE FUNCTION mmr.truncate_tombstone_trigger() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'mmr_truncate_tombstone_trigger';
+
+-- Unique value registers (the unique keys block; docs/conflicts.md, "Unique
+-- keys other than the replica identity").  Local, like mmr.tombstone.  For a
+-- value of a secondary unique index left without the row that last held it,
+-- the version of that row (origin: a node id; commit_time -infinity:
+-- unknown), or of a change that claimed it without being stored.  NULL
+-- origin and commit_time: this row's xmin says it.  value is the index
+-- columns' text form, rendered as tombstone keys are.
+CREATE TABLE mmr.unique_claim (
+    relation     oid NOT NULL,
+    index        oid NOT NULL,
+    value        text COLLATE "C" NOT NULL,
+    origin       integer,
+    commit_time  timestamptz,
+    PRIMARY KEY (relation, index, value)
+);
+-- CREATE UNIQUE INDEX (and ALTER TABLE ... ADD UNIQUE) gives a table's
+-- tombstone trigger the UPDATE event, which releases unique values.
+CREATE EVENT TRIGGER mmr_unique_new_indexes ON ddl_command_end
+    WHEN TAG IN ('CREATE INDEX')
+    EXECUTE FUNCTION mmr.tombstone_new_tables();
+ALTER EVENT TRIGGER mmr_unique_new_indexes ENABLE ALWAYS;
 
 /*
  * Joining with a data copy (src/pg/join_worker.c, docs/join.md).

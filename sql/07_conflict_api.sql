@@ -118,6 +118,36 @@ RESET DateStyle;
 SELECT key FROM mmr.tombstone WHERE relation = 'later'::regclass;
 COMMIT;
 
+-- A table with a secondary unique index gets the trigger on UPDATE too: a
+-- local UPDATE that moves a unique value, or a DELETE, stores the value's
+-- register at the old row's version (here this transaction's: NULL origin
+-- and commit_time, the register's xmin says it).  A committed row's release
+-- is collectable at once in a group of one (no peer): no register.
+CREATE TABLE uniq (id integer PRIMARY KEY, u text UNIQUE, v text);
+SELECT tgrelid::regclass, (tgtype & 16) <> 0 AS on_update
+  FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid IN ('uniq'::regclass, 'acct'::regclass)
+ ORDER BY 1::text;
+BEGIN;
+INSERT INTO uniq VALUES (1, 'a', 'x'), (2, NULL, 'y');
+UPDATE uniq SET u = 'b' WHERE id = 1;
+UPDATE uniq SET v = 'z' WHERE id = 1;
+UPDATE uniq SET u = 'n' WHERE id = 2;
+DELETE FROM uniq WHERE id = 2;
+SELECT relation::regclass, index::regclass, value, origin, commit_time,
+       xmin = pg_current_xact_id()::xid AS by_this_transaction
+  FROM mmr.unique_claim ORDER BY value;
+COMMIT;
+UPDATE uniq SET u = 'c' WHERE id = 1;
+DELETE FROM uniq;
+SELECT count(*) FROM mmr.unique_claim WHERE relation = 'uniq'::regclass AND value IN ('b', 'c');
+-- A unique index added later gives the trigger the UPDATE event.
+CREATE TABLE uniq_later (id integer PRIMARY KEY, u text);
+CREATE UNIQUE INDEX uniq_later_u ON uniq_later (u);
+ALTER TABLE later ADD UNIQUE (b);
+SELECT tgrelid::regclass, (tgtype & 16) <> 0 AS on_update
+  FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid IN ('uniq_later'::regclass, 'later'::regclass)
+ ORDER BY 1::text;
+
 -- Excluded and keyless tables: no tombstones.
 INSERT INTO local_only VALUES (1);
 DELETE FROM local_only;
@@ -162,8 +192,9 @@ SELECT mmr.part_node('n1');
 INSERT INTO acct VALUES (9, 90, 'after part');
 DELETE FROM acct WHERE id = 9;
 SELECT count(*) FROM mmr.tombstone WHERE key = '9';
-DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless, parted CASCADE;
+DROP TABLE acct, other, local_only, keyless_t, owned, later, later_keyless, parted, uniq, uniq_later CASCADE;
 DROP VIEW a_view;
 DROP ROLE regress_mmr_owner;
 DELETE FROM mmr.conflict_resolver;
 DELETE FROM mmr.tombstone;
+DELETE FROM mmr.unique_claim;

@@ -380,12 +380,6 @@ check_arguments(const MmrConflictFacts *facts, const MmrConflictDecision *out)
 			 facts->nhorizon);
 }
 
-bool
-goes_on(const MmrConflictDecision &d) noexcept
-{
-	return d.action != MMR_ACTION_NOTHING && d.action != MMR_ACTION_ERROR;
-}
-
 }							/* namespace */
 
 }							/* namespace mmr::core */
@@ -463,28 +457,4 @@ mmr_unique_claim(const MmrConflictFacts *facts, const MmrVersion *holder,
 		check_arguments(facts, out);
 		Decider(*facts, *out).claim(holder);
 	});
-}
-
-extern "C" int
-mmr_conflict_combine_unique(MmrConflictDecision *decisions, uint32_t n) noexcept
-{
-	if (decisions == nullptr)
-		return n == 0;
-	bool		all_win = true;
-
-	for (uint32_t i = 0; i < n; i++)
-		all_win = all_win && goes_on(decisions[i]);
-	if (all_win)
-		return 1;
-	/* The change is dropped: every row it would have removed stays. */
-	for (uint32_t i = 0; i < n; i++)
-	{
-		if (!goes_on(decisions[i]))
-			continue;
-		decisions[i].action = MMR_ACTION_NOTHING;
-		decisions[i].call_custom = 0;
-		if (decisions[i].conflict != MMR_CONFLICT_NONE)
-			decisions[i].resolution = MMR_RESOLUTION_KEEP_LOCAL;
-	}
-	return 0;
 }

@@ -3,11 +3,13 @@
  * apply_conflict.c
  *	  Gather, decide, carry out (docs/conflicts.md): for each remote INSERT,
  *	  UPDATE and DELETE, the facts about the local state it meets (the local
- *	  row's version, its tombstone's, other rows holding its unique values),
+ *	  row's version, its tombstone's, the rows or registers holding its
+ *	  unique values),
  *	  the remote change's version and its sender's horizon, and the table's
  *	  resolvers; mmr_conflict_decide says what to do, and this file does it
- *	  through apply_exec.c: custom resolvers, tombstones, the conflict log
- *	  rows (conflict_log.c) and the conflict count.
+ *	  through apply_exec.c: custom resolvers, tombstones, unique value
+ *	  registers (tombstone.c), the conflict log rows (conflict_log.c) and
+ *	  the conflict count.
  *
  * NOTES
  *	  No conflict rule is written here: every outcome comes from the core.
@@ -65,6 +67,21 @@ typedef struct ChangeState
 	List	   *log;			/* MmrConflictLogRow, written after the change */
 } ChangeState;
 
+/*
+ * One unique value of a remote new row, claimed against who holds it here
+ * (docs/conflicts.md, "Unique keys"): a local row, or the value's register.
+ */
+typedef struct Claim
+{
+	const MmrUniqueIndex *index;
+	TupleTableSlot *holder;		/* the local row holding it, or NULL */
+	bool		own;			/* holder is the change's own row */
+	bool		has_version;	/* a holder row or a register */
+	MmrVersion	version;		/* theirs */
+	char	   *value;			/* text form (registers); NULL: none kept */
+	MmrConflictDecision d;		/* mmr_unique_claim's */
+} Claim;
+
 static void state_init(ChangeState *cs, MmrApplyRelation *rel,
 					   MmrChangeKind kind, const MmrChange *change);
 static void row_version(ChangeState *cs, TupleTableSlot *slot, MmrVersion *out);
@@ -79,9 +96,15 @@ static void carry_out_write(ChangeState *cs, MmrConflictFacts *f,
 							MmrConflictDecision *d, TupleTableSlot *local,
 							TupleTableSlot *remote, TupleTableSlot *keyslot,
 							MmrUniqueHits *hits);
-static bool resolve_other_rows(ChangeState *cs, TupleTableSlot **store,
-							   TupleTableSlot **others,
-							   const MmrUniqueIndex **indexes, int nothers);
+static int	claim_values(ChangeState *cs, TupleTableSlot *row,
+						 TupleTableSlot *local, const MmrConflictFacts *f,
+						 bool writes, MmrUniqueHits *initial,
+						 Claim **claims_out);
+static void remove_row(ChangeState *cs, TupleTableSlot *row,
+					   const MmrVersion *version);
+static void record_tombstone_ordered(ChangeState *cs, const char *key,
+									 const MmrVersion *version);
+static bool has_secondary_unique(const MmrApplyRelation *rel);
 static TupleTableSlot *run_custom(ChangeState *cs, MmrConflictDecision *d,
 								  const MmrVersion *local_version,
 								  TupleTableSlot *local, TupleTableSlot *remote,
@@ -261,8 +284,9 @@ decide(const MmrConflictFacts *f, MmrConflictDecision *d)
  * insert_new: the common case of a remote INSERT, a key that has no
  * tombstone and whose decision, meeting nothing, is to insert: the row is
  * inserted at once (mmr_exec_insert_new).  Returns false, having changed
- * nothing, when a unique index holds one of its values, or the key has a
- * tombstone: the change then takes the probing path.
+ * nothing, when a unique index holds one of its values, one of them has a
+ * register, or the key has a tombstone: the change then takes the probing
+ * path.  Registers are looked for only once the table had one.
  */
 static bool
 insert_new(ChangeState *cs, TupleTableSlot *remote)
@@ -273,6 +297,22 @@ insert_new(ChangeState *cs, TupleTableSlot *remote)
 	(void) find_tombstone(cs, remote, &f);
 	if (f.tombstone_exists)
 		return false;
+	if (has_secondary_unique(cs->rel) && mmr_unique_claim_may_exist(cs->rel->localrel))
+	{
+		const Oid  *indexoids;
+		int			n = mmr_unique_indexes(cs->rel->localrel, &indexoids);
+
+		/* A released value's register is met on the probing path. */
+		for (int i = 0; i < n; i++)
+		{
+			char	   *value = mmr_unique_value(cs->rel->localrel, indexoids[i], remote);
+			MmrVersion	version;
+
+			if (value != NULL &&
+				mmr_unique_claim_find(cs->rel->localrel, indexoids[i], value, &version))
+				return false;
+		}
+	}
 	decide(&f, &d);
 	return d.conflict == MMR_CONFLICT_NONE && d.action == MMR_ACTION_INSERT &&
 		!d.call_custom && mmr_exec_insert_new(cs->ex, remote);
@@ -342,9 +382,11 @@ apply_update(ChangeState *cs)
 
 /*
  * carry_out_write carries out the decision d about a remote INSERT or
- * UPDATE that met local (or no row): a custom resolver, then the other
- * rows holding unique values of the row to store (initial: those the
- * INSERT's probe already found), then the write.
+ * UPDATE that met local (or no row): a custom resolver, then the claims of
+ * the unique values of its new row (initial: the INSERT's probe), then the
+ * write.  The change is stored only if d stores it and it claimed every
+ * value; a claimed value's other holder goes; a value lost while d stored
+ * the change takes the key's row with it (docs/conflicts.md, "Unique keys").
  */
 static void
 carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
@@ -354,6 +396,12 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 	const MmrVersion *local_version = f->row_exists ? &f->row :
 		f->tombstone_exists ? &f->tombstone : NULL;
 	TupleTableSlot *store = remote;
+	TupleTableSlot *claimer;
+	Claim	   *claims = NULL;
+	int			nclaims = 0;
+	bool		writes;
+	bool		claimed_all = true;
+	bool		stored;
 
 	if (d->call_custom)
 		store = run_custom(cs, d, local_version, local, remote, keyslot,
@@ -361,55 +409,71 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 	if (d->action == MMR_ACTION_ERROR)
 		raise_conflict_error(cs, d, local_version, keyslot, cs->keyattrs,
 							 cs->nkeyattrs, local, remote);
+	writes = d->action == MMR_ACTION_INSERT || d->action == MMR_ACTION_UPDATE;
 
-	if (d->action == MMR_ACTION_INSERT || d->action == MMR_ACTION_UPDATE)
+	/* Whatever d said about the key, the change claims its values. */
+	claimer = writes ? store : remote;
+	if (claimer != NULL)
+		nclaims = claim_values(cs, claimer, local, f, writes,
+							   claimer == remote ? initial : NULL, &claims);
+	for (int i = 0; i < nclaims; i++)
+		claimed_all = claimed_all && claims[i].d.action == MMR_ACTION_DELETE_OTHER;
+	stored = writes && claimed_all;
+
+	/* A claimed value's other holder goes, with its own version. */
+	for (int i = 0; i < nclaims; i++)
 	{
-		MmrUniqueHits hits;
-		TupleTableSlot **others;
-		const MmrUniqueIndex **indexes;
-		int			nothers;
+		Claim	   *c = &claims[i];
+		bool		gone = false;
 
-		if (initial != NULL && store == remote)
-			hits = *initial;
-		else
-			mmr_exec_find_unique(cs->ex, store,
-								 d->action == MMR_ACTION_UPDATE ? local : NULL,
-								 &hits);
-
-		/*
-		 * Inserting, a row found through the lookup index holds the new
-		 * row's key: it is one more other row (an UPDATE that moved its key
-		 * onto an existing one).
-		 */
-		others = palloc(sizeof(TupleTableSlot *) * (hits.nother + 1));
-		indexes = palloc(sizeof(MmrUniqueIndex *) * (hits.nother + 1));
-		nothers = 0;
-		if (d->action == MMR_ACTION_INSERT && hits.target != NULL)
-		{
-			for (int u = 0; u < cs->rel->nunique; u++)
-				if (cs->rel->unique[u].is_lookup)
-					indexes[nothers] = &cs->rel->unique[u];
-			others[nothers++] = hits.target;
-		}
-		for (int i = 0; i < hits.nother; i++)
-		{
-			indexes[nothers] = hits.other_index[i];
-			others[nothers++] = hits.other[i];
-		}
-
-		if (nothers > 0 && !resolve_other_rows(cs, &store, others, indexes, nothers))
-		{
-			/* An other row won: the change is dropped, the local row kept. */
-			d->action = MMR_ACTION_NOTHING;
-			if (d->conflict != MMR_CONFLICT_NONE)
-				d->resolution = MMR_RESOLUTION_KEEP_LOCAL;
-		}
+		if (c->d.action != MMR_ACTION_DELETE_OTHER || c->holder == NULL || c->own)
+			continue;
+		for (int j = 0; j < i; j++)
+			gone = gone || (claims[j].holder == c->holder &&
+							claims[j].d.action == MMR_ACTION_DELETE_OTHER);
+		if (!gone)
+			remove_row(cs, c->holder, &c->version);
 	}
+
+	if (writes && !claimed_all)
+	{
+		/* The key's latest write lost a value: so did it on the winner's node. */
+		char	   *key;
+
+		if (d->action == MMR_ACTION_UPDATE)
+		{
+			mmr_unique_release(cs->rel->localrel, local, NULL, &f->row);
+			mmr_exec_delete(cs->ex, local);
+		}
+		key = cs->rel->has_tombstones ? mmr_tombstone_key(cs->rel->localrel, claimer) : NULL;
+		if (key != NULL)
+			record_tombstone_ordered(cs, key, &cs->base.remote);
+		d->action = MMR_ACTION_NOTHING;
+	}
+	if (!stored)
+		for (int i = 0; i < nclaims; i++)
+			if (claims[i].d.action == MMR_ACTION_DELETE_OTHER && claims[i].value != NULL)
+				mmr_unique_claim_record(cs->rel->localrel, claims[i].index->indexoid,
+										claims[i].value, &cs->base.remote);
 
 	if (d->conflict != MMR_CONFLICT_NONE)
 		log_conflict(cs, d, local_version, keyslot, cs->keyattrs, cs->nkeyattrs,
 					 local, remote,
-					 d->action == MMR_ACTION_NOTHING ? local : store);
+					 stored ? store : writes ? NULL : local);
+	for (int i = 0; i < nclaims; i++)
+	{
+		Claim	   *c = &claims[i];
+		AttrNumber	keyattrs[INDEX_MAX_KEYS];
+		int			nkeyattrs = index_keyattrs(c->index, keyattrs);
+		bool		claimed = c->d.action == MMR_ACTION_DELETE_OTHER;
+
+		/* A claim against the key's own row is the key's conflict. */
+		if (c->d.conflict == MMR_CONFLICT_NONE || c->own)
+			continue;
+		log_conflict(cs, &c->d, &c->version, claimer, keyattrs, nkeyattrs,
+					 c->holder, remote,
+					 claimed ? (stored ? store : NULL) : c->holder);
+	}
 
 	switch (d->action)
 	{
@@ -417,6 +481,8 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 			mmr_exec_insert(cs->ex, store);
 			break;
 		case MMR_ACTION_UPDATE:
+			if (has_secondary_unique(cs->rel))
+				mmr_unique_release(cs->rel->localrel, local, store, &f->row);
 			mmr_exec_update(cs->ex, local, store);
 			break;
 		case MMR_ACTION_NOTHING:
@@ -428,60 +494,145 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 }
 
 /*
- * resolve_other_rows decides the change against each other row holding
- * one of its unique values (insert_exists / update_exists), combines the
- * decisions (the change goes on only if it wins against every one), logs
- * each, and deletes them when it goes on.  *store may become a custom
- * resolver's merged row.  Returns whether the change goes on.
+ * claim_values decides the claim of each unique value of row (the remote
+ * new row) against who holds it here: the local row holding it, else its
+ * register (mmr_unique_claim, step 1 and 2 of docs/conflicts.md's list).
+ * local is the change's own row (or NULL), f the key's facts, writes what
+ * the key's decision does.  A value the key's own row holds is claimed as
+ * the key was decided (the same order under last_update_wins; the key's
+ * resolver otherwise).  A lookup index value is claimed only from another
+ * row (an UPDATE that moved its key onto an existing one).
  */
-static bool
-resolve_other_rows(ChangeState *cs, TupleTableSlot **store,
-				   TupleTableSlot **others, const MmrUniqueIndex **indexes,
-				   int nothers)
+static int
+claim_values(ChangeState *cs, TupleTableSlot *row, TupleTableSlot *local,
+			 const MmrConflictFacts *f, bool writes, MmrUniqueHits *initial,
+			 Claim **claims_out)
 {
-	MmrConflictFacts *facts = palloc(sizeof(MmrConflictFacts) * nothers);
-	MmrConflictDecision *decisions = palloc(sizeof(MmrConflictDecision) * nothers);
-	TupleTableSlot *remote = *store;
-	bool		go_on;
+	MmrApplyRelation *rel = cs->rel;
+	MmrUniqueHits hits;
+	Claim	   *claims = NULL;
+	int			n = 0;
+	bool		may_have_registers = false;
+	bool		registers_asked = false;
 
-	for (int i = 0; i < nothers; i++)
+	if (rel->nunique == 0)
+		return 0;
+	if (initial != NULL)
+		hits = *initial;
+	else
+		mmr_exec_find_unique(cs->ex, row,
+							 cs->kind == MMR_CHANGE_UPDATE ? local : NULL, &hits);
+	for (int u = 0; u < rel->nunique; u++)
 	{
-		AttrNumber	keyattrs[INDEX_MAX_KEYS];
-		int			nkeyattrs = index_keyattrs(indexes[i], keyattrs);
+		const MmrUniqueIndex *ui = &rel->unique[u];
+		TupleTableSlot *holder = hits.holder[u];
+		bool		own = holder != NULL && local != NULL &&
+			ItemPointerEquals(&holder->tts_tid, &local->tts_tid);
+		Claim	   *c;
+		MmrError	err;
 
-		facts[i] = cs->base;
-		facts[i].other_row = 1;
-		facts[i].row_exists = 1;
-		row_version(cs, others[i], &facts[i].row);
-		decide(&facts[i], &decisions[i]);
-		if (decisions[i].call_custom)
+		if (!hits.has_value[u] || (ui->is_lookup && (holder == NULL || own)))
+			continue;
+		/* Allocated only when there is a value to claim (not for key-only tables). */
+		if (claims == NULL)
+			claims = palloc0(sizeof(Claim) * rel->nunique);
+		c = &claims[n];
+		c->index = ui;
+		c->holder = holder;
+		c->own = own;
+		if (!ui->is_lookup)
+			c->value = mmr_unique_value(rel->localrel, ui->indexoid, row);
+		if (c->own)
 		{
-			TupleTableSlot *result = run_custom(cs, &decisions[i], &facts[i].row,
-												others[i], remote, remote,
-												keyattrs, nkeyattrs);
-
-			/* A merged row replaces the remote one, the other row goes. */
-			if (decisions[i].resolution == MMR_RESOLUTION_MERGED)
-				*store = result;
+			c->has_version = true;
+			c->version = f->row;
+			c->d.action = writes ? MMR_ACTION_DELETE_OTHER : MMR_ACTION_NOTHING;
+			n++;
+			continue;
 		}
-		if (decisions[i].action == MMR_ACTION_ERROR)
-			raise_conflict_error(cs, &decisions[i], &facts[i].row, remote,
-								 keyattrs, nkeyattrs, others[i], remote);
-	}
+		if (c->holder != NULL)
+		{
+			c->has_version = true;
+			row_version(cs, c->holder, &c->version);
+		}
+		else if (c->value != NULL)
+		{
+			if (!registers_asked)
+				may_have_registers = mmr_unique_claim_may_exist(rel->localrel);
+			registers_asked = true;
+			c->has_version = may_have_registers &&
+				mmr_unique_claim_find(rel->localrel, ui->indexoid, c->value,
+									  &c->version);
+		}
 
-	go_on = mmr_conflict_combine_unique(decisions, nothers) != 0;
-	for (int i = 0; i < nothers; i++)
+		if (mmr_unique_claim(&cs->base, c->has_version ? &c->version : NULL,
+							 &c->d, &err) != MMR_OK)
+			mmr_core_raise(&err);
+		if (c->d.action == MMR_ACTION_ERROR)
+		{
+			AttrNumber	keyattrs[INDEX_MAX_KEYS];
+			int			nkeyattrs = index_keyattrs(ui, keyattrs);
+
+			raise_conflict_error(cs, &c->d, &c->version, row, keyattrs,
+								 nkeyattrs, c->holder, row);
+		}
+		n++;
+	}
+	*claims_out = claims;
+	return n;
+}
+
+/*
+ * remove_row deletes a local row that lost a unique value to the change:
+ * the values it held are released, and its key gets a tombstone, all at
+ * its own version (its key's older writes stay out, later ones come back).
+ */
+static void
+remove_row(ChangeState *cs, TupleTableSlot *row, const MmrVersion *version)
+{
+	char	   *key;
+
+	mmr_unique_release(cs->rel->localrel, row, NULL, version);
+	key = cs->rel->has_tombstones ? mmr_tombstone_key(cs->rel->localrel, row) : NULL;
+	mmr_exec_delete(cs->ex, row);
+	if (key != NULL)
+		record_tombstone_ordered(cs, key, version);
+}
+
+/*
+ * record_tombstone_ordered stores the key's tombstone at version unless the
+ * one there wins against it, in the order of the table's delete_missing
+ * resolver (as an applied delete's is kept).
+ */
+static void
+record_tombstone_ordered(ChangeState *cs, const char *key,
+						 const MmrVersion *version)
+{
+	MmrConflictFacts tf;
+	MmrConflictDecision td;
+
+	memset(&tf, 0, sizeof(tf));
+	tf.change = MMR_CHANGE_DELETE;
+	tf.remote = *version;
+	memcpy(tf.resolvers, cs->base.resolvers, sizeof(tf.resolvers));
+	tf.tombstone_exists = mmr_tombstone_find(cs->rel->localrel, key, &tf.tombstone);
+	if (tf.tombstone_exists)
 	{
-		AttrNumber	keyattrs[INDEX_MAX_KEYS];
-		int			nkeyattrs = index_keyattrs(indexes[i], keyattrs);
-
-		log_conflict(cs, &decisions[i], &facts[i].row, remote, keyattrs,
-					 nkeyattrs, others[i], remote,
-					 go_on ? *store : others[i]);
-		if (go_on && decisions[i].action == MMR_ACTION_DELETE_OTHER)
-			mmr_exec_delete(cs->ex, others[i]);
+		decide(&tf, &td);
+		if (!td.record_tombstone)
+			return;
 	}
-	return go_on;
+	mmr_tombstone_record_version(cs->rel->localrel, key, version);
+}
+
+/* Has the table a unique index besides its lookup key? */
+static bool
+has_secondary_unique(const MmrApplyRelation *rel)
+{
+	for (int u = 0; u < rel->nunique; u++)
+		if (!rel->unique[u].is_lookup)
+			return true;
+	return false;
 }
 
 /*
@@ -520,7 +671,11 @@ apply_delete(ChangeState *cs)
 					 cs->nkeyattrs, local, NULL,
 					 d.action == MMR_ACTION_DELETE ? NULL : local);
 	if (d.action == MMR_ACTION_DELETE)
+	{
+		if (has_secondary_unique(cs->rel))
+			mmr_unique_release(cs->rel->localrel, local, NULL, &f.row);
 		mmr_exec_delete(cs->ex, local);
+	}
 	else if (d.action != MMR_ACTION_NOTHING)
 		elog(ERROR, "unexpected conflict action %d for a remote DELETE", d.action);
 

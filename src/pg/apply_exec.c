@@ -13,10 +13,10 @@
  *	  fire the triggers that fire in session_replication_role = replica
  *	  (ENABLE REPLICA and ENABLE ALWAYS triggers).
  *
- *	  The unique probe finds rows other than the target that hold a unique
- *	  value of the remote new row before the row is written, so that
- *	  insert_exists and update_exists are decided instead of ending in a
- *	  unique violation ERROR.  It follows PostgreSQL 18's FindConflictTuple
+ *	  The unique probe finds, per unique index, the row that holds the
+ *	  remote new row's value before the row is written, so that the value
+ *	  is claimed (apply_conflict.c) instead of ending in a unique violation
+ *	  ERROR.  It follows PostgreSQL 18's FindConflictTuple
  *	  (check_exclusion_or_unique_constraint, static in 15): a dirty
  *	  snapshot index scan, waiting for in-progress writers of a candidate
  *	  and scanning again, and the row found is locked.  A local transaction
@@ -73,7 +73,8 @@ static bool index_values_equal(Relation idxrel, int nkeys,
 static bool probe_index(MmrApplyExec *ex, int pos, const MmrUniqueIndex *ui,
 						Datum *values, bool *isnull, TupleTableSlot *target,
 						TupleTableSlot *out);
-static bool hits_contain(MmrUniqueHits *hits, TupleTableSlot *slot);
+static TupleTableSlot *already_held(MmrUniqueHits *hits, int nunique,
+									 TupleTableSlot *found);
 
 /*
  * mmr_exec_begin builds the executor state for one change of rel (open):
@@ -496,17 +497,14 @@ mmr_exec_find_row(MmrApplyExec *ex, const MmrChange *change,
 
 /*
  * mmr_exec_find_unique probes every unique index of the table for the
- * remote new row newrow and returns the local rows that hold one of its
- * values, each locked.
+ * remote new row newrow and says, per index, which local row holds its
+ * value, each locked.
  *
- * target is the row the change is about (a remote UPDATE's local row):
- * it is never a hit, and only indexes whose values the update changes are
- * probed (an unchanged value is held by the target alone), so an UPDATE
- * that keeps its unique values probes nothing.  Without target (an
- * INSERT, or an UPDATE applied as an insert) every index is probed, and a
- * row found through the lookup index (same primary key or replica
- * identity) is the target, hits->target; rows found through other indexes
- * are hits->other, each row once.
+ * target is the row the change is about (a remote UPDATE's local row).
+ * Without target (an INSERT, or an UPDATE applied as an insert), the row
+ * found through the lookup index (same primary key or replica identity) is
+ * hits->target.  A value the target holds is not probed for (no other row
+ * holds it), so an UPDATE that keeps its unique values probes nothing.
  */
 void
 mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
@@ -517,8 +515,8 @@ mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
 	memset(hits, 0, sizeof(*hits));
 	if (rel->nunique == 0)
 		return;
-	hits->other = palloc(sizeof(TupleTableSlot *) * rel->nunique);
-	hits->other_index = palloc(sizeof(MmrUniqueIndex *) * rel->nunique);
+	hits->has_value = palloc0(sizeof(bool) * rel->nunique);
+	hits->holder = palloc0(sizeof(TupleTableSlot *) * rel->nunique);
 
 	/* The lookup index first: what it finds is the target, not another row. */
 	for (int pass = 0; pass < 2; pass++)
@@ -529,6 +527,7 @@ mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
 			int			pos;
 			Datum		values[INDEX_MAX_KEYS];
 			bool		isnull[INDEX_MAX_KEYS];
+			TupleTableSlot *own;
 			TupleTableSlot *found;
 
 			bool		finds_target = ui->is_lookup && target == NULL;
@@ -538,29 +537,28 @@ mmr_exec_find_unique(MmrApplyExec *ex, TupleTableSlot *newrow,
 			pos = index_position(ex, ui->indexoid);
 			if (pos < 0 || !index_values(ex, pos, newrow, values, isnull))
 				continue;
-			if (target != NULL)
+			hits->has_value[u] = true;
+			own = target != NULL ? target : hits->target;
+			if (own != NULL)
 			{
 				Datum		tvalues[INDEX_MAX_KEYS];
 				bool		tisnull[INDEX_MAX_KEYS];
 
-				if (index_values(ex, pos, target, tvalues, tisnull) &&
+				if (index_values(ex, pos, own, tvalues, tisnull) &&
 					index_values_equal(ex->relinfo->ri_IndexRelationDescs[pos],
 									   ui->nkeys, values, isnull, tvalues, tisnull))
+				{
+					hits->holder[u] = own;
 					continue;
+				}
 			}
 
 			found = table_slot_create(rel->localrel, &ex->estate->es_tupleTable);
-			if (!probe_index(ex, pos, ui, values, isnull,
-							 target != NULL ? target : hits->target, found))
+			if (!probe_index(ex, pos, ui, values, isnull, own, found))
 				continue;
 			if (finds_target)
 				hits->target = found;
-			else if (!hits_contain(hits, found))
-			{
-				hits->other[hits->nother] = found;
-				hits->other_index[hits->nother] = ui;
-				hits->nother++;
-			}
+			hits->holder[u] = already_held(hits, rel->nunique, found);
 		}
 	}
 }
@@ -700,16 +698,15 @@ retry:
 	return found;
 }
 
-static bool
-hits_contain(MmrUniqueHits *hits, TupleTableSlot *slot)
+/* The slot of a row found already through another index, else found. */
+static TupleTableSlot *
+already_held(MmrUniqueHits *hits, int nunique, TupleTableSlot *found)
 {
-	if (hits->target != NULL &&
-		ItemPointerEquals(&hits->target->tts_tid, &slot->tts_tid))
-		return true;
-	for (int i = 0; i < hits->nother; i++)
-		if (ItemPointerEquals(&hits->other[i]->tts_tid, &slot->tts_tid))
-			return true;
-	return false;
+	for (int u = 0; u < nunique; u++)
+		if (hits->holder[u] != NULL &&
+			ItemPointerEquals(&hits->holder[u]->tts_tid, &found->tts_tid))
+			return hits->holder[u];
+	return found;
 }
 
 void

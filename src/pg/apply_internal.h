@@ -84,13 +84,17 @@ typedef struct MmrApplyExec
 	bool		base_values;
 } MmrApplyExec;
 
-/* Local rows that hold a unique value of a remote new row. */
+/*
+ * Local rows that hold a unique value of a remote new row.  Arrays indexed
+ * like rel->unique; a row holding several values is one slot.
+ */
 typedef struct MmrUniqueHits
 {
 	TupleTableSlot *target;		/* the row with the same lookup key, or NULL */
-	int			nother;			/* other rows, each locked */
-	TupleTableSlot **other;
-	const MmrUniqueIndex **other_index; /* the index each was found by */
+	bool	   *has_value;		/* the new row has a value in the index (not
+								 * NULL, inside a partial index's predicate) */
+	TupleTableSlot **holder;	/* the row holding it (the change's own row,
+								 * or another, locked), NULL: none */
 } MmrUniqueHits;
 
 /* apply_worker.c */

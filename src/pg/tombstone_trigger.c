@@ -5,7 +5,11 @@
  *	  on every replicated user table.
  *
  * NOTES
- *	  mmr.tombstone_trigger() is a row-level AFTER DELETE trigger.  It is an
+ *	  mmr.tombstone_trigger() is a row-level AFTER DELETE trigger, AFTER
+ *	  DELETE OR UPDATE on tables with a secondary unique index: a local
+ *	  UPDATE that moves a unique value, or a DELETE, stores the register of
+ *	  the value it leaves (docs/conflicts.md, "Unique keys").  Tables without
+ *	  one keep AFTER DELETE, so their local UPDATEs cost nothing.  It is an
  *	  ordinary (ENABLE ORIGIN) trigger, so it does not fire in apply workers
  *	  (session_replication_role = replica): apply records the deletes it
  *	  applies itself, with the peer's version.
@@ -24,9 +28,13 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/htup_details.h"
 #include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -53,37 +61,58 @@ PG_FUNCTION_INFO_V1(mmr_tombstone_new_tables);
 bool		mmr_tombstone_install_suspended = false;
 
 /*
- * mmr.tombstone_trigger(): AFTER DELETE FOR EACH ROW.
+ * mmr.tombstone_trigger(): AFTER DELETE (OR UPDATE) FOR EACH ROW.
  */
 Datum
 mmr_tombstone_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	bool		is_delete;
 	char	   *key;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("mmr.tombstone_trigger() must be fired AFTER DELETE FOR EACH ROW")));
+				 errmsg("mmr.tombstone_trigger() must be fired AFTER DELETE OR UPDATE FOR EACH ROW")));
 
 	/* A parted node keeps its triggers; its deletes need no tombstones. */
 	if (mmr_local_node_id() == 0)
 		return PointerGetDatum(NULL);
 
-	key = mmr_tombstone_key(trigdata->tg_relation, trigdata->tg_trigslot);
+	rel = trigdata->tg_relation;
+	is_delete = TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
+	if (mmr_unique_indexes(rel, NULL) > 0)
+	{
+		TransactionId xmin = HeapTupleHeaderGetXmin(trigdata->tg_trigtuple->t_data);
+		MmrVersion	version;
+
+		/* The old row's version; written by this transaction: its own. */
+		if (!TransactionIdIsCurrentTransactionId(xmin))
+			mmr_version_from_xid(xmin, &version);
+		mmr_unique_release(rel, trigdata->tg_trigslot,
+						   is_delete ? NULL : trigdata->tg_newslot,
+						   TransactionIdIsCurrentTransactionId(xmin) ? NULL : &version);
+	}
+	if (!is_delete)
+		return PointerGetDatum(NULL);
+
+	key = mmr_tombstone_key(rel, trigdata->tg_trigslot);
 	if (key != NULL)
-		mmr_tombstone_record(trigdata->tg_relation, key);
+		mmr_tombstone_record(rel, key);
 	return PointerGetDatum(NULL);
 }
 
 /*
- * wants_tombstones tells whether relid gets the trigger.
+ * wants_tombstones tells whether relid gets the trigger, and whether on
+ * UPDATE too (*on_update: it has a secondary unique index).
  */
 static bool
-wants_tombstones(Oid relid)
+wants_tombstones(Oid relid, bool *on_update)
 {
 	HeapTuple	tup;
 	Form_pg_class form;
@@ -106,24 +135,47 @@ wants_tombstones(Oid relid)
 
 	rel = table_open(relid, AccessShareLock);
 	wanted = OidIsValid(mmr_tombstone_key_index(rel));
+	*on_update = wanted && mmr_unique_indexes(rel, NULL) > 0;
 	table_close(rel, AccessShareLock);
 	return wanted;
 }
 
+/* Does the trigger trigoid fire on UPDATE? */
+static bool
+fires_on_update(Oid trigoid)
+{
+	char	   *sql = psprintf("SELECT tgtype FROM pg_catalog.pg_trigger WHERE oid = %u",
+							   trigoid);
+	bool		isnull;
+	int16		tgtype;
+
+	/* Not read-only: a trigger this command created counts. */
+	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read trigger %u", trigoid);
+	tgtype = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	pfree(sql);
+	return TRIGGER_FOR_UPDATE(tgtype);
+}
+
 /*
- * install_on creates the trigger on relid if it wants one and has none.
+ * install_on creates the trigger on relid if it wants one and has none, or
+ * replaces it when it must fire on UPDATE too (a unique index was added).
  * Caller is connected to SPI and runs as a superuser.
  */
 static void
 install_on(Oid relid)
 {
+	Oid			existing = get_trigger_oid(relid, TOMBSTONE_TRIGGER_NAME, true);
+	bool		on_update = false;
 	char	   *sql;
 
-	if (OidIsValid(get_trigger_oid(relid, TOMBSTONE_TRIGGER_NAME, true)) ||
-		!wants_tombstones(relid))
+	if (!wants_tombstones(relid, &on_update) ||
+		(OidIsValid(existing) && (!on_update || fires_on_update(existing))))
 		return;
-	sql = psprintf("CREATE TRIGGER " TOMBSTONE_TRIGGER_NAME " AFTER DELETE ON %s "
+	sql = psprintf("CREATE OR REPLACE TRIGGER " TOMBSTONE_TRIGGER_NAME " AFTER DELETE%s ON %s "
 				   "FOR EACH ROW EXECUTE FUNCTION mmr.tombstone_trigger()",
+				   on_update ? " OR UPDATE" : "",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											  get_rel_name(relid)));
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
@@ -135,7 +187,9 @@ install_on(Oid relid)
 
 /*
  * install_from_query installs the trigger on each table that query lists
- * (first column: oid), as the owner of mmr's catalogs; for_ddl: the event
+ * (first column: oid; a second one, when true, says it is an index's, whose
+ * table is meant; a read-only query would not see this command's index in
+ * pg_index), as the owner of mmr's catalogs; for_ddl: the event
  * trigger asks.
  */
 static void
@@ -166,11 +220,17 @@ install_from_query(const char *query, bool for_ddl)
 		elog(ERROR, "could not list tables: %s", query);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		is_index = desc->natts > 1 &&
+			DatumGetBool(SPI_getbinval(row, desc, 2, &isnull)) && !isnull;
+		Datum		d = SPI_getbinval(row, desc, 1, &isnull);
 
 		if (!isnull)
-			relids = lappend_oid(relids, DatumGetObjectId(d));
+			relids = list_append_unique_oid(relids, is_index ?
+								 IndexGetRelation(DatumGetObjectId(d), false) :
+								 DatumGetObjectId(d));
 	}
 	foreach(lc, relids)
 		install_on(lfirst_oid(lc));
@@ -192,7 +252,8 @@ mmr_tombstone_install_all(void)
 
 /*
  * mmr.tombstone_new_tables(): event trigger on ddl_command_end for CREATE
- * TABLE, CREATE TABLE AS, SELECT INTO and ALTER TABLE (a key added later).
+ * TABLE, CREATE TABLE AS, SELECT INTO and ALTER TABLE (a key added later),
+ * and for CREATE INDEX (a unique index added later: its table).
  */
 Datum
 mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
@@ -203,7 +264,8 @@ mmr_tombstone_new_tables(PG_FUNCTION_ARGS)
 				 errmsg("mmr.tombstone_new_tables() must be called as an event trigger")));
 
 	if (mmr_local_node_id() != 0 && !mmr_tombstone_install_suspended)
-		install_from_query("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-						   "WHERE object_type = 'table'", true);
+		install_from_query("SELECT DISTINCT objid, object_type = 'index' "
+						   "FROM pg_catalog.pg_event_trigger_ddl_commands() "
+						   "WHERE object_type IN ('table', 'index')", true);
 	PG_RETURN_VOID();
 }

@@ -25,13 +25,10 @@
  *	                          convergence and that no conflict is logged
  *	  mmr_sim nowait N        concurrent writes, skew without waits: reports
  *	                          how many seeds diverge (expected: some)
- *	  mmr_sim unique_skip N   concurrent writes with UNIQUE columns resolved
- *	                          by combine_unique (skip the loser): reports
- *	                          how many seeds diverge
  *	  mmr_sim unique_release N  as concurrent, UNIQUE columns in every
  *	                          seed, registers stored only when a value
- *	                          loses its holder (the glue's storage):
- *	                          asserts convergence
+ *	                          loses its holder (the glue's storage,
+ *	                          src/pg/apply_conflict.c): asserts convergence
  *	  mmr_sim rounds N        rounds: some nodes write from the state they
  *	                          all share, then everything is delivered:
  *	                          asserts convergence
@@ -76,7 +73,6 @@ enum class Mode
 	CONCURRENT,
 	CAUSAL,
 	NOWAIT,
-	UNIQUE_SKIP,
 	UNIQUE_RELEASE,
 	ROUNDS,
 	TWO_NODES,
@@ -170,7 +166,7 @@ public:
 
 		unit_ = clocks < 2 ? kSecond : 1;
 		step_ = clocks < 2 ? kSecond : clocks == 2 ? 1 : 2 * kSecond;
-		unique_ = mode_ == Mode::UNIQUE_SKIP || mode_ == Mode::UNIQUE_RELEASE || pick(0, 1);
+		unique_ = mode_ == Mode::UNIQUE_RELEASE || pick(0, 1);
 		/*
 		 * The unique value registers replay writes in commit time order,
 		 * which is last_update_wins's: rounds and two nodes under the other
@@ -326,8 +322,7 @@ public:
 private:
 	bool waits() const
 	{
-		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_SKIP ||
-			mode_ == Mode::UNIQUE_RELEASE || mode_ == Mode::ROUNDS ||
+		return mode_ == Mode::CONCURRENT || mode_ == Mode::UNIQUE_RELEASE || mode_ == Mode::ROUNDS ||
 			mode_ == Mode::TWO_NODES || mode_ == Mode::TRUNCATE;
 	}
 
@@ -660,8 +655,7 @@ private:
 		bool		store = true;
 
 		if (op.kind != MMR_CHANGE_DELETE && unique_)
-			store = mode_ == Mode::UNIQUE_SKIP ? unique_skip(r, txn, op, d)
-				: release_only() ? unique_release(r, txn, op, remote, d)
+			store = release_only() ? unique_release(r, txn, op, remote, d)
 				: unique_registers(r, txn, op, remote);
 		switch (d.action)
 		{
@@ -678,7 +672,7 @@ private:
 					r.rows[op.key] = op.row;
 					r.rows[op.key].version = remote;
 				}
-				else if (mode_ != Mode::UNIQUE_SKIP && !release_only())
+				else if (!release_only())
 				{
 					/* the change is the key's latest, and lost its value: the key is gone */
 					trace("%s:   k%d lost a unique value: deleted", r.name.c_str(), op.key);
@@ -729,50 +723,6 @@ private:
 	bool holds(const Row &row, int c, int value) const
 	{
 		return value >= 0 && row.unique[c] == value;
-	}
-
-	/*
-	 * The rule of docs/conflicts.md today (SPEC 5): the change goes on only if
-	 * it wins against every other row holding one of its unique values
-	 * (combine_unique), which are then deleted; otherwise it is skipped.
-	 * Reported, not asserted: it diverges (see "Simulator").
-	 */
-	bool unique_skip(Node &r, const Txn &txn, const Op &op, const MmrConflictDecision &own)
-	{
-		if (own.action != MMR_ACTION_INSERT && own.action != MMR_ACTION_UPDATE)
-			return false;
-		std::vector<int> holders;
-		std::vector<MmrConflictDecision> decisions;
-
-		for (const auto &[key, row] : r.rows)
-		{
-			bool		shares = false;
-
-			for (int c = 0; c < kUniqueColumns; c++)
-				shares = shares || (key != op.key && holds(row, c, op.row.unique[c]));
-			if (!shares)
-				continue;
-			MmrConflictFacts f = facts(r, txn, op);
-
-			f.other_row = 1;
-			f.row_exists = 1;
-			f.row = version_of(row.version);
-			decisions.emplace_back();
-			if (!decide(f, &decisions.back(), txn))
-				return false;
-			holders.push_back(key);
-		}
-		bool		goes_on = mmr_conflict_combine_unique(decisions.data(),
-														  static_cast<uint32_t>(decisions.size()));
-
-		for (size_t i = 0; i < holders.size(); i++)
-		{
-			trace("%s:   unique value held by k%d -> %s", r.name.c_str(), holders[i],
-				  action_name(decisions[i].action));
-			if (goes_on)
-				r.rows.erase(holders[i]);
-		}
-		return goes_on;
 	}
 
 	/*
@@ -1228,7 +1178,6 @@ const struct
 	{"concurrent", Mode::CONCURRENT},
 	{"causal", Mode::CAUSAL},
 	{"nowait", Mode::NOWAIT},
-	{"unique_skip", Mode::UNIQUE_SKIP},
 	{"unique_release", Mode::UNIQUE_RELEASE},
 	{"rounds", Mode::ROUNDS},
 	{"two_nodes", Mode::TWO_NODES},
@@ -1270,8 +1219,7 @@ parse_resolver(const char *s, MmrResolverKind *resolver)
 }
 
 /*
- * Which runs must converge.  last_update_wins: all but nowait and
- * unique_skip.  first_update_wins and origin_wins can order concurrent
+ * Which runs must converge.  last_update_wins: all but nowait.  first_update_wins and origin_wins can order concurrent
  * writes against causality: under both, causal chains and rounds of
  * pairwise concurrent writes converge, and under origin_wins any
  * interleaving on two nodes (docs/conflicts.md, "Convergence of the other
@@ -1283,7 +1231,6 @@ asserted(Mode mode, MmrResolverKind resolver)
 	switch (mode)
 	{
 		case Mode::NOWAIT:
-		case Mode::UNIQUE_SKIP:
 			return false;
 		case Mode::CONCURRENT:
 		case Mode::UNIQUE_RELEASE:
@@ -1488,9 +1435,9 @@ run_scenarios()
 		{"UNIQUE: an UPDATE takes u=5, a later INSERT takes it too (registers)",
 		 Mode::CONCURRENT, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
 		 "{ k2=3 }", -1, true},
-		{"UNIQUE: the same with combine_unique's skip rule DIVERGES (docs/conflicts.md)",
-		 Mode::UNIQUE_SKIP, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
-		 nullptr, -1, false},
+		{"UNIQUE: the same with the glue's storage (unique_release)",
+		 Mode::UNIQUE_RELEASE, {0, 0}, true, MMR_RESOLVER_LAST_UPDATE_WINS, {}, unique_taken_twice,
+		 "{ k2=3 }", -1, true},
 		/*
 		 * The other resolvers, where they cannot converge (docs/conflicts.md,
 		 * "Convergence of the other resolvers").
@@ -1575,8 +1522,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	std::fprintf(stderr, "usage: mmr_sim scenarios\n"
-				 "       mmr_sim concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes|truncate SEEDS [RESOLVER]\n"
-				 "       mmr_sim trace concurrent|causal|nowait|unique_skip|unique_release|rounds|two_nodes|truncate SEED [RESOLVER]\n"
+				 "       mmr_sim concurrent|causal|nowait|unique_release|rounds|two_nodes|truncate SEEDS [RESOLVER]\n"
+				 "       mmr_sim trace concurrent|causal|nowait|unique_release|rounds|two_nodes|truncate SEED [RESOLVER]\n"
 				 "RESOLVER: last_update_wins (default), first_update_wins, origin_wins\n");
 	return 2;
 }

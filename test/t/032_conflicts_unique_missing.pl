@@ -47,8 +47,11 @@ is(ct_sql($a, 'SELECT count(*) FROM t WHERE id = 70') . ct_sql($b, 'SELECT count
 	'00', 'insert_deleted: the row stays deleted on both');
 is($la, 'delete_origin_differs apply_remote last_update_wins a<-b key={"id": 70} local=a resolved=',
 	'a logged delete_origin_differs, apply_remote');
-is($lb, 'insert_deleted skip last_update_wins b<-a key={"id": 70} local= resolved=',
-	'b logged insert_deleted, skip');
+# b's own row 70 held u70 after a's insert: its delete left the value's
+# register (of an origin that is no peer), which a's insert meets too.
+is($lb, 'insert_deleted skip last_update_wins b<-a key={"id": 70} local= resolved=' . "\n"
+	  . 'insert_exists keep_local last_update_wins <-a key={"u": "u70"} local= resolved=',
+	'b logged insert_deleted, skip, and the claim of u70 against its register, keep_local');
 is(ct_status($_), 'streaming -', 'apply on ' . $_->name . ' streams without error') for ($a, $b);
 
 # mmr.log_conflicts = off: conflicts are resolved and counted, not logged.

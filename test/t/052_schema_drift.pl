@@ -66,15 +66,15 @@ is(mmr_table_digest($n2, 'drift', 'id'), mmr_table_digest($n1, 'drift', 'id'),
 # A column added on n1 only, with a default: n2's new rows get the default
 # on n1, n2's updates keep n1's value; n2 ignores the column n1 sends.
 sql($n1, 'ALTER TABLE drift ADD COLUMN d integer NOT NULL DEFAULT 5');
-sql($n1, "INSERT INTO drift (id, a, d) VALUES (100000, 'from n1', 7)");
-sql($n2, "INSERT INTO drift (id, a) VALUES (100001, 'from n2 without d')");
-sql($n2, "UPDATE drift SET a = 'updated on n2' WHERE id = 100000");
+sql($n1, "INSERT INTO drift (id, a, d) VALUES (1000000000, 'from n1', 7)");
+sql($n2, "INSERT INTO drift (id, a) VALUES (1000000001, 'from n2 without d')");
+sql($n2, "UPDATE drift SET a = 'updated on n2' WHERE id = 1000000000");
 mmr_wait_caught_up($n1);
 mmr_wait_caught_up($n2);
-is( sql($n1, 'SELECT id, a, d FROM drift WHERE id >= 100000 ORDER BY id'),
-	"100000|updated on n2|7\n100001|from n2 without d|5",
+is( sql($n1, 'SELECT id, a, d FROM drift WHERE id >= 1000000000 ORDER BY id'),
+	"1000000000|updated on n2|7\n1000000001|from n2 without d|5",
 	'on n1 the unsent column keeps its value on UPDATE and gets its default on INSERT');
-is(sql($n2, 'SELECT a FROM drift WHERE id = 100000'), 'updated on n2',
+is(sql($n2, 'SELECT a FROM drift WHERE id = 1000000000'), 'updated on n2',
 	'n2 applied the row n1 sent with its extra column');
 is(streams_cleanly($_), 'streaming:none', 'apply on ' . $_->name . ' never stopped') for ($n1, $n2);
 is(log_count($n1, qr/peer "n2" does not send column "d" of table "public.drift"/), 1,

@@ -3,7 +3,7 @@
  *	  mmr_conflict_decide against docs/conflicts.md: every conflict type
  *	  under every built-in resolver with later, earlier, tied and unknown
  *	  local versions; seen() against concurrent; the tombstone rules;
- *	  custom and error resolvers; combine_unique; names.
+ *	  custom and error resolvers; unique value claims; names.
  */
 #include <string>
 #include <vector>
@@ -578,76 +578,6 @@ TEST(ConflictDecide, BadFactsAreErrors)
 	horizon.f.nhorizon = 3;
 	EXPECT_EQ(mmr_conflict_decide(&horizon.f, &d, &err), MMR_ERR_INVALID_ARGUMENT);
 	EXPECT_STREQ(err.message, "horizon of 3 entries is null");
-}
-
-MmrConflictDecision
-other_row(MmrApplyAction action, MmrResolution resolution)
-{
-	MmrConflictDecision d{};
-
-	d.conflict = MMR_CONFLICT_INSERT_EXISTS;
-	d.action = static_cast<uint8_t>(action);
-	d.resolution = static_cast<uint8_t>(resolution);
-	return d;
-}
-
-TEST(ConflictCombineUnique, GoesOnOnlyIfItWinsAgainstEveryRow)
-{
-	std::vector<MmrConflictDecision> all_win = {
-		other_row(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE),
-		other_row(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE),
-	};
-
-	EXPECT_EQ(mmr_conflict_combine_unique(all_win.data(), 2), 1);
-	for (const auto &d : all_win)
-	{
-		EXPECT_EQ(d.action, MMR_ACTION_DELETE_OTHER);
-		EXPECT_EQ(d.resolution, MMR_RESOLUTION_APPLY_REMOTE);
-	}
-
-	std::vector<MmrConflictDecision> one_loses = {
-		other_row(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE),
-		other_row(MMR_ACTION_NOTHING, MMR_RESOLUTION_KEEP_LOCAL),
-		other_row(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE),
-	};
-
-	EXPECT_EQ(mmr_conflict_combine_unique(one_loses.data(), 3), 0);
-	for (const auto &d : one_loses)
-	{
-		EXPECT_EQ(d.action, MMR_ACTION_NOTHING);
-		EXPECT_EQ(d.resolution, MMR_RESOLUTION_KEEP_LOCAL);
-		EXPECT_EQ(d.conflict, MMR_CONFLICT_INSERT_EXISTS);
-	}
-
-	std::vector<MmrConflictDecision> error = {
-		other_row(MMR_ACTION_DELETE_OTHER, MMR_RESOLUTION_APPLY_REMOTE),
-		other_row(MMR_ACTION_ERROR, MMR_RESOLUTION_ERROR),
-	};
-
-	EXPECT_EQ(mmr_conflict_combine_unique(error.data(), 2), 0);
-	EXPECT_EQ(error[0].action, MMR_ACTION_NOTHING);
-	EXPECT_EQ(error[1].action, MMR_ACTION_ERROR);
-	EXPECT_EQ(error[1].resolution, MMR_RESOLUTION_ERROR);
-
-	EXPECT_EQ(mmr_conflict_combine_unique(nullptr, 0), 1);
-	EXPECT_EQ(mmr_conflict_combine_unique(nullptr, 1), 0);
-}
-
-/* Decisions from mmr_conflict_decide, combined: two unique indexes hit at once. */
-TEST(ConflictCombineUnique, FromRealDecisions)
-{
-	Facts		older(MMR_CHANGE_INSERT);
-	Facts		newer(MMR_CHANGE_INSERT);
-
-	older.row(version(kThird, "n3", 100), true).remote(version(kSender, "n2", 200));
-	newer.row(version(kLocal, "n1", 300), true).remote(version(kSender, "n2", 200));
-	std::vector<MmrConflictDecision> d = {older.decide(), newer.decide()};
-
-	EXPECT_EQ(d[0].action, MMR_ACTION_DELETE_OTHER);
-	EXPECT_EQ(d[1].action, MMR_ACTION_NOTHING);
-	EXPECT_EQ(mmr_conflict_combine_unique(d.data(), 2), 0);
-	EXPECT_EQ(d[0].action, MMR_ACTION_NOTHING);
-	EXPECT_EQ(d[0].resolution, MMR_RESOLUTION_KEEP_LOCAL);
 }
 
 TEST(ConflictNames, RoundTripAndUnknown)

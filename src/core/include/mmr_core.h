@@ -419,20 +419,9 @@ MmrStatus	mmr_conflict_decide(const MmrConflictFacts *facts,
 								MmrError *err) MMR_NOEXCEPT;
 
 /*
- * Several other rows hold unique values of one remote row (several unique
- * indexes hit at once).  decisions[i] is mmr_conflict_decide's answer for
- * other row i.  The remote change goes on only if it wins against every one
- * of them: then each is deleted (DELETE_OTHER); otherwise it is dropped and
- * every other row stays.  Rewrites decisions[] to what is done with each
- * row (for the conflict log) and returns whether the change goes on.
- */
-int			mmr_conflict_combine_unique(MmrConflictDecision *decisions,
-										uint32_t n) MMR_NOEXCEPT;
-
-/*
  * Unique value registers: the rule for unique keys other than the replica
- * identity that converges (docs/conflicts.md, "Unique keys"; the rule of
- * combine_unique above, which skips the losing change, does not).
+ * identity that converges (docs/conflicts.md, "Unique keys"; SPEC 5's rule,
+ * which skips the losing change, does not).
  *
  * For each unique index and non-NULL value a node keeps the version of the
  * latest write known to have held the value: its register (the version of
