@@ -24,9 +24,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "apply_internal.h"
 #include "mmr.h"
@@ -36,6 +42,18 @@
 #define FETCH_TIMEOUT_MS 30000
 /* Status updates to the peer while waiting, at least this often. */
 #define FETCH_STATUS_INTERVAL_MS 1000
+
+/*
+ * The fetch session: an empty search_path first (the DSN's role is often a
+ * superuser: no object of the origin's users may stand in for ours, as in
+ * libpqwalreceiver), and the output settings the text values must be read
+ * back with by this node's input functions.
+ */
+#define FETCH_SESSION_SETTINGS \
+	"SELECT pg_catalog.set_config('search_path', '', false);" \
+	"SET row_security = off; SET default_transaction_read_only = on;" \
+	"SET DateStyle = ISO; SET IntervalStyle = postgres;" \
+	"SET extra_float_digits = 3; SET bytea_output = hex; SET TimeZone = UTC"
 
 /* Columns of mmr.node */
 #define Anum_node_node_id 1
@@ -51,6 +69,7 @@ typedef struct DsnLookup
 } DsnLookup;
 
 static PGconn *origin_connection(MmrApplyRelation *rel, int32 node_id);
+static const char *key_equality(MmrApplyRelation *rel, int r);
 static void find_dsn(HeapTuple tuple, TupleDesc desc, void *arg);
 static PGresult *run_query(MmrApplyRelation *rel, const char *sql, int nparams,
 						   const char *const *values, const int *lengths,
@@ -86,25 +105,32 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 					const bool *want, MmrValue *out)
 {
 	StringInfoData sql;
+	const char *qualified = quote_qualified_identifier(rel->nspname, rel->relname);
+	const char *relkind_of = psprintf("(SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass)",
+									  quote_literal_cstr(qualified));
 	const char **values = palloc(sizeof(char *) * rel->ncolumns);
 	int		   *lengths = palloc(sizeof(int) * rel->ncolumns);
 	int		   *formats = palloc(sizeof(int) * rel->ncolumns);
 	int			nparams = 0;
-	int			nwanted = 0;
 	PGresult   *res;
+	char		relkind;
 	bool		found;
 
+	/*
+	 * One row with the target's relkind, and the matching row's values
+	 * (found is NULL without one).  The relkind test is a one-time filter:
+	 * nothing of a view (or anything else by that name) is ever run.
+	 */
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
+	appendStringInfo(&sql, "SELECT k.relkind, f.* FROM %s k(relkind) LEFT JOIN (SELECT true AS found",
+					 relkind_of);
 	for (int r = 0; r < rel->ncolumns; r++)
 	{
-		if (!want[r])
-			continue;
-		appendStringInfo(&sql, "%s%s", nwanted++ > 0 ? ", " : "",
-						 quote_identifier(rel->columns[r].name));
+		if (want[r])
+			appendStringInfo(&sql, ", %s", quote_identifier(rel->columns[r].name));
 	}
-	appendStringInfo(&sql, " FROM %s WHERE ",
-					 quote_qualified_identifier(rel->nspname, rel->relname));
+	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[])",
+					 qualified, relkind_of);
 
 	/* The key the row has now: the new row's, or the old key it kept. */
 	for (int r = 0; r < rel->ncolumns; r++)
@@ -127,8 +153,10 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 		lengths[nparams] = (int) v->data.len;
 		formats[nparams] = v->kind == MMR_VALUE_BINARY ? 1 : 0;
 		nparams++;
-		appendStringInfo(&sql, "%s%s = $%d", nparams > 1 ? " AND " : "",
-						 quote_identifier(rel->columns[r].name), nparams);
+		appendStringInfo(&sql, " AND %s OPERATOR(%s) $%d::%s",
+						 quote_identifier(rel->columns[r].name),
+						 key_equality(rel, r), nparams,
+						 rel->columns[r].type_name);
 	}
 	if (nparams == 0)
 		ereport(ERROR,
@@ -137,15 +165,28 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
 				 errdetail("The table has no replica identity key on the peer."),
 				 errhint("Set REPLICA IDENTITY FULL on the table on every node: changes then carry whole old rows.")));
+	appendStringInfoString(&sql, ") f ON true");
 
 	res = run_query(rel, sql.data, nparams, values, lengths, formats);
+	relkind = PQntuples(res) > 0 ? *PQgetvalue(res, 0, 0) : '\0';
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+	{
+		PQclear(res);
+		drop_connection();
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
+						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errdetail("\"%s.%s\" is not a table on the origin (relkind \"%c\").",
+						   rel->nspname, rel->relname, relkind ? relkind : '?')));
+	}
 	if (PQntuples(res) > 1)
 	{
 		PQclear(res);
 		fetch_failed(rel, "The key of the row matched more than one row on the origin.");
 	}
-	found = PQntuples(res) == 1;
-	for (int r = 0, c = 0; found && r < rel->ncolumns; r++)
+	found = !PQgetisnull(res, 0, 1);
+	for (int r = 0, c = 2; found && r < rel->ncolumns; r++)
 	{
 		if (!want[r])
 			continue;
@@ -161,6 +202,45 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 	}
 	PQclear(res);
 	return found;
+}
+
+/*
+ * key_equality returns the schema-qualified equality operator of the
+ * local type of the peer's key column r (its default btree or hash
+ * opclass's, as a unique index compares), for OPERATOR(): never one that
+ * the origin's search_path would choose.
+ */
+static const char *
+key_equality(MmrApplyRelation *rel, int r)
+{
+	TupleDesc	desc = RelationGetDescr(rel->localrel);
+	Oid			eq_opr = InvalidOid;
+	HeapTuple	tuple;
+	Form_pg_operator op;
+	char	   *name;
+
+	for (int i = 0; i < rel->natts; i++)
+	{
+		if (rel->local[i].remote_index == r)
+			eq_opr = lookup_type_cache(TupleDescAttr(desc, i)->atttypid,
+									   TYPECACHE_EQ_OPR)->eq_opr;
+	}
+	if (!OidIsValid(eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
+						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errdetail("Key column \"%s\" has no local column with an equality operator.",
+						   rel->columns[r].name)));
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq_opr));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", eq_opr);
+	op = (Form_pg_operator) GETSTRUCT(tuple);
+	name = psprintf("%s.%s",
+					quote_identifier(get_namespace_name(op->oprnamespace)),
+					NameStr(op->oprname));
+	ReleaseSysCache(tuple);
+	return name;
 }
 
 /*
@@ -213,8 +293,7 @@ origin_connection(MmrApplyRelation *rel, int32 node_id)
 	PG_END_TRY();
 	origin_conn_node = node_id;
 
-	res = mmr_remote_exec(origin_conn,
-						  "SET row_security = off; SET default_transaction_read_only = on");
+	res = mmr_remote_exec(origin_conn, FETCH_SESSION_SETTINGS);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		char	   *msg = res ? pchomp(PQresultErrorMessage(res)) :

@@ -20,6 +20,8 @@ my $schema = q{
 	CREATE TABLE t_full (id integer PRIMARY KEY, v text, big text);
 	ALTER TABLE t_full ALTER big SET STORAGE EXTERNAL;
 	ALTER TABLE t_full REPLICA IDENTITY FULL;
+	CREATE TABLE t_vc (k varchar PRIMARY KEY, v text, big text);
+	ALTER TABLE t_vc ALTER big SET STORAGE EXTERNAL;
 	CREATE TABLE t_merge (id integer PRIMARY KEY, v text, big text);
 	ALTER TABLE t_merge ALTER big SET STORAGE EXTERNAL;
 	CREATE FUNCTION merge_t(l t_merge, r t_merge, kind text) RETURNS t_merge LANGUAGE sql AS
@@ -186,6 +188,22 @@ ok($b->log_contains(
 		qr/skipping a remote UPDATE of table "public\.t": origin node "a" no longer has the row/,
 		$log_offset),
 	'gone at the origin: the skip is in the server log');
+
+# The fetch runs as the DSN's role: a user's `=` for varchar in public on
+# the origin (which its default search_path would pick, pg_catalog having
+# none) never runs; the key's own equality operator is used.
+ct_sql($a, q{CREATE FUNCTION public.evil_eq(varchar, varchar) RETURNS boolean LANGUAGE plpgsql
+	  AS $$BEGIN RAISE EXCEPTION 'evil_eq ran'; END$$;
+	CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.evil_eq)});
+ct_sql($a, "INSERT INTO t_vc VALUES ('k1', 'orig', " . big('vc1') . ')');
+mmr_wait_caught_up($a);
+ct_sql($b, ct_unreplicated_sql(q{DELETE FROM t_vc WHERE k::text = 'k1'}));
+ct_sql($a, q{UPDATE t_vc SET v = 'a2' WHERE k::text = 'k1'});
+mmr_wait_caught_up($a);
+is(ct_sql($b, q{SELECT v || ' ' || md5(big) FROM t_vc WHERE k::text = 'k1'}), 'a2 ' . big_md5('vc1'),
+	'varchar key with an evil = on the origin: b fetched and inserted the whole row');
+ok(!$b->log_contains(qr/evil_eq ran/), 'the origin\'s public = never ran');
+ct_sql($a, q{DROP OPERATOR public.= (varchar, varchar); DROP FUNCTION public.evil_eq(varchar, varchar)});
 
 # One connection served every fetch of b's apply worker.
 is(fetch_connections($a), '1', 'the fetch connection is kept by the apply worker');
