@@ -44,6 +44,7 @@ mmr_shmem_startup(void)
 		MmrShmem->lock = &(GetNamedLWLockTranche("mmr"))->lock;
 		pg_atomic_init_u32(&MmrShmem->group_change_count, 0);
 		pg_atomic_init_u64(&MmrShmem->tombstone_writes, 0);
+		pg_atomic_init_u64(&MmrShmem->truncate_tombstone_writes, 0);
 		ConditionVariableInit(&MmrShmem->join_done_cv);	/* mmr join */
 		for (int i = 0; i < MMR_MAX_WORKERS; i++)
 			SpinLockInit(&MmrShmem->workers[i].mutex);
@@ -428,6 +429,20 @@ mmr_tombstone_writes(void)
 {
 	pg_memory_barrier();
 	return pg_atomic_read_u64(&MmrShmem->tombstone_writes);
+}
+
+/* The same for TRUNCATE's table tombstones (truncate_tombstone.c). */
+void
+mmr_note_truncate_tombstone_write(void)
+{
+	pg_atomic_fetch_add_u64(&MmrShmem->truncate_tombstone_writes, 1);
+}
+
+uint64
+mmr_truncate_tombstone_writes(void)
+{
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&MmrShmem->truncate_tombstone_writes);
 }
 
 const char *

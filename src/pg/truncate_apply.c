@@ -42,7 +42,7 @@
 #include "shmem.h"
 #include "truncate.h"
 
-/* 1 + mmr_tombstone_writes() when no table had a truncate tombstone. */
+/* 1 + mmr_truncate_tombstone_writes() when no table had a truncate tombstone. */
 static uint64 no_truncate_tombstone_at = 0;
 
 /* One table's rows against the remote TRUNCATE. */
@@ -260,9 +260,9 @@ mmr_truncate_note_applied(MmrApplyRelation *rel)
 
 /*
  * mmr_truncate_tombstone_meet: the common path costs one read of the
- * shared count of tombstone writes, until some table has a truncate
- * tombstone; then one index lookup per change whose row is missing, until
- * the collection removes it.
+ * shared count of truncate tombstone writes (key tombstones have their
+ * own), until some table has a truncate tombstone; then one index lookup
+ * per change whose row is missing, until the collection removes it.
  */
 void
 mmr_truncate_tombstone_meet(MmrApplyRelation *rel, MmrConflictFacts *f)
@@ -276,7 +276,7 @@ mmr_truncate_tombstone_meet(MmrApplyRelation *rel, MmrConflictFacts *f)
 	if (!rel->has_tombstones || f->row_exists ||
 		(f->change != MMR_CHANGE_INSERT && f->change != MMR_CHANGE_UPDATE))
 		return;
-	writes = mmr_tombstone_writes();
+	writes = mmr_truncate_tombstone_writes();
 	if (no_truncate_tombstone_at == writes + 1)
 		return;
 	if (!mmr_truncate_tombstone_any())

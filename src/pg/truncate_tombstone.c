@@ -125,7 +125,7 @@ mmr_truncate_tombstone_any(void)
 /*
  * mmr_truncate_tombstone_record upserts as the owner of mmr's catalogs: a
  * local TRUNCATE runs as whoever truncates.  Bumps the shared count of
- * tombstone writes, so that apply's shortcut looks again.
+ * truncate tombstone writes, so that apply's shortcut looks again.
  */
 void
 mmr_truncate_tombstone_record(Oid relid)
@@ -147,7 +147,7 @@ mmr_truncate_tombstone_record(Oid relid)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not record a truncate tombstone: %s",
 			 SPI_result_code_string(ret));
-	mmr_note_tombstone_write();
+	mmr_note_truncate_tombstone_write();
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
