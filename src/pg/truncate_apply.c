@@ -171,7 +171,10 @@ mmr_truncate_rows(MmrApplyRelation *rel, bool delete_losers)
 		return;
 	scan_init(&ts, rel);
 	ex = mmr_exec_begin(rel);
-	/* A log row per concurrent row: freed row by row, however many. */
+	/*
+	 * A row's log row and delete (its EPQ state, its replica identity) are
+	 * freed row by row: memory stays bounded however big the table.
+	 */
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "mmr truncate row",
 										ALLOCSET_DEFAULT_SIZES);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -179,6 +182,7 @@ mmr_truncate_rows(MmrApplyRelation *rel, bool delete_losers)
 	scan = table_beginscan(rel->localrel, snapshot, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
+		MemoryContext old_context = MemoryContextSwitchTo(row_context);
 		const MmrConflictDecision *d = decide_row(&ts, slot);
 		bool		deleted = d->action == MMR_ACTION_DELETE;
 
@@ -187,19 +191,17 @@ mmr_truncate_rows(MmrApplyRelation *rel, bool delete_losers)
 			raise_truncate_error(&ts, slot);
 		if (d->conflict != MMR_CONFLICT_NONE)
 		{
-			MemoryContext old_context = MemoryContextSwitchTo(row_context);
-
 			mmr_conflict_log_write(mmr_conflict_log_row(rel, d, &ts.version,
 														&ts.base.remote, slot,
 														ts.keyattrs, ts.nkeyattrs,
 														slot, NULL,
 														deleted ? NULL : slot));
 			mmr_remote_xact.nconflicts++;
-			MemoryContextSwitchTo(old_context);
-			MemoryContextReset(row_context);
 		}
 		if (deleted && delete_losers)
 			mmr_exec_delete(ex, slot);
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(row_context);
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
