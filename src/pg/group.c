@@ -618,9 +618,19 @@ release_claims(List *claimed_on, const char *release_sql)
 	foreach(lc, claimed_on)
 	{
 		GroupMember *m = lfirst(lc);
-		PGconn	   *conn = mmr_remote_connect(m->dsn, false, "mmr join");
-		PGresult   *res = mmr_remote_exec(conn, release_sql);
+		char	   *detail;
+		PGconn	   *conn = mmr_remote_try_connect(m->dsn, false, "mmr join", &detail);
+		PGresult   *res;
 
+		if (conn == NULL)
+		{
+			ereport(WARNING,
+					(errmsg("could not withdraw the node id claim on \"%s\"", m->name),
+					 errdetail_internal("could not connect to \"%s\": %s",
+										mmr_dsn_masked(m->dsn), detail)));
+			continue;
+		}
+		res = mmr_remote_exec(conn, release_sql);
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
 			ereport(WARNING,
 					(errmsg("could not withdraw the node id claim on \"%s\"", m->name),

@@ -68,6 +68,26 @@ mmr_remote_wait(PGconn *conn, bool for_write, long timeout_ms)
 PGconn *
 mmr_remote_connect(const char *dsn, bool replication, const char *appname)
 {
+	char	   *detail;
+	PGconn	   *conn = mmr_remote_try_connect(dsn, replication, appname, &detail);
+
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to \"%s\"", mmr_dsn_masked(dsn)),
+				 errdetail_internal("%s", detail)));
+	return conn;
+}
+
+/*
+ * mmr_remote_try_connect opens a connection as mmr_remote_connect does, or
+ * returns NULL with *detail set to the reason (libpq's message, or the
+ * timeout), for callers that go on without the peer.
+ */
+PGconn *
+mmr_remote_try_connect(const char *dsn, bool replication, const char *appname,
+					   char **detail)
+{
 	const char *keys[5];
 	const char *values[5];
 	int			n = 0;
@@ -102,11 +122,9 @@ mmr_remote_connect(const char *dsn, bool replication, const char *appname)
 			if (left <= 0)
 			{
 				PQfinish(conn);
-				ereport(ERROR,
-						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-						 errmsg("could not connect to \"%s\"", mmr_dsn_masked(dsn)),
-						 errdetail("The connection attempt timed out after %d seconds.",
-								   MMR_CONNECT_TIMEOUT_MS / 1000)));
+				*detail = psprintf("The connection attempt timed out after %d seconds.",
+								   MMR_CONNECT_TIMEOUT_MS / 1000);
+				return NULL;
 			}
 			if (!mmr_remote_wait(conn, status == PGRES_POLLING_WRITING, left))
 				continue;
@@ -116,13 +134,9 @@ mmr_remote_connect(const char *dsn, bool replication, const char *appname)
 
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
-		char	   *msg = mmr_remote_error(conn);
-
+		*detail = mmr_remote_error(conn);
 		PQfinish(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to \"%s\"", mmr_dsn_masked(dsn)),
-				 errdetail_internal("%s", msg)));
+		return NULL;
 	}
 	return conn;
 }

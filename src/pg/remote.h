@@ -13,6 +13,8 @@
 
 extern PGconn *mmr_remote_connect(const char *dsn, bool replication,
 								  const char *appname);
+extern PGconn *mmr_remote_try_connect(const char *dsn, bool replication,
+									  const char *appname, char **detail);
 extern PGresult *mmr_remote_exec(PGconn *conn, const char *sql);
 extern PGresult *mmr_remote_exec_expect(PGconn *conn, const char *sql,
 										ExecStatusType expected);
