@@ -210,6 +210,29 @@ is(fetch_connections($a), '1', 'the fetch connection is kept by the apply worker
 is(ct_sql($_, 'SELECT state FROM mmr.replication_status'), 'streaming',
 	'apply on ' . $_->name . ' streams') for ($a, $b);
 
+# A view in place of the table on the origin is refused before anything
+# of it runs (the DSN's role would run its functions); the row waits.
+insert_everywhere('t', 14, 'b14');
+ct_sql($b, ct_unreplicated_sql('DELETE FROM t WHERE id = 14'));
+ct_pause_link($b, 'a');
+ct_sql($a, q{UPDATE t SET v = 'a2' WHERE id = 14});
+ct_sql($a, q{CREATE FUNCTION public.view_fn(text) RETURNS boolean LANGUAGE plpgsql
+	  AS $$BEGIN RAISE EXCEPTION 'view_fn ran'; END$$;
+	ALTER TABLE t RENAME TO t_real;
+	CREATE VIEW t AS SELECT id, v, big FROM t_real WHERE public.view_fn(v)});
+$log_offset = -s $b->logfile;
+my $a_offset = -s $a->logfile;
+ct_sql($b, q{SELECT mmr.apply_resume('a')});
+$b->wait_for_log(
+	qr/ERROR:  cannot fetch unchanged TOASTed values of table "public\.t" from origin node "a"\n[^\n]*DETAIL:  "public\.t" is not a table on the origin \(relkind "v"\)/,
+	$log_offset);
+ok(!$a->log_contains(qr/view_fn ran/, $a_offset), 'a view in place of the table: refused, its function never ran');
+is(row_of($b, 't', 14), 'none', 'a view in place of the table: the row is not stored');
+ct_sql($a, q{DROP VIEW t; ALTER TABLE t_real RENAME TO t; DROP FUNCTION public.view_fn(text)});
+mmr_wait_until($b, q{SELECT state = 'streaming' FROM mmr.replication_status});
+mmr_wait_caught_up($a);
+is(row_of($b, 't', 14), 'a2 ' . big_md5('b14'), 'the table back: b inserted the whole row');
+
 # --- Three nodes: the sender's row holds a third node's change that has
 # not arrived here (c changes big, b applies it and changes v; a gets b's
 # update first).  b's horizon shows it: a fetches big from b.
