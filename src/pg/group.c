@@ -641,6 +641,27 @@ release_claims(List *claimed_on, const char *release_sql)
 }
 
 /*
+ * forget_claims_of removes a parted node's claim from every active member
+ * when its name is taken again: with its row gone, the claim would look
+ * like another join in progress under that name.
+ */
+static void
+forget_claims_of(List *members, int32 node_id)
+{
+	List	   *active = NIL;
+	ListCell   *lc;
+
+	foreach(lc, members)
+	{
+		GroupMember *m = lfirst(lc);
+
+		if (strcmp(m->status, "parted") != 0)
+			active = lappend(active, m);
+	}
+	release_claims(active, psprintf("DELETE FROM mmr.node_id_claim WHERE node_id = %d", node_id));
+}
+
+/*
  * claim_on_member runs mmr.claim_node_id on member m; a refusal there
  * (another join in progress) is raised here with its own message, after
  * the claims already taken on the members in claimed_on are withdrawn.
@@ -812,6 +833,7 @@ mmr_group_join(PG_FUNCTION_ARGS)
 
 			PQclear(mmr_remote_exec_expect(join_conn, sql, PGRES_COMMAND_OK));
 			members = list_delete_ptr(members, reused);
+			forget_claims_of(members, reused->node_id);
 		}
 
 		/* No concurrent join through another member gets the same id. */
