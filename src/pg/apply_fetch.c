@@ -69,6 +69,7 @@ typedef struct DsnLookup
 } DsnLookup;
 
 static PGconn *origin_connection(MmrApplyRelation *rel, int32 node_id);
+static int	errmsg_cannot_fetch(MmrApplyRelation *rel);
 static const char *key_equality(MmrApplyRelation *rel, int r);
 static void find_dsn(HeapTuple tuple, TupleDesc desc, void *arg);
 static PGresult *run_query(MmrApplyRelation *rel, const char *sql, int nparams,
@@ -144,8 +145,7 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 		if (v->kind != MMR_VALUE_TEXT && v->kind != MMR_VALUE_BINARY)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
-							rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+					 errmsg_cannot_fetch(rel),
 					 errdetail("The peer sent no value of key column \"%s\".",
 							   rel->columns[r].name)));
 		/* Binary values hold NUL bytes: copied by length. */
@@ -161,8 +161,7 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 	if (nparams == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
-						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errmsg_cannot_fetch(rel),
 				 errdetail("The table has no replica identity key on the peer."),
 				 errhint("Set REPLICA IDENTITY FULL on the table on every node: changes then carry whole old rows.")));
 	appendStringInfoString(&sql, ") f ON true");
@@ -175,8 +174,7 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 		drop_connection();
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
-						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errmsg_cannot_fetch(rel),
 				 errdetail("\"%s.%s\" is not a table on the origin (relkind \"%c\").",
 						   rel->nspname, rel->relname, relkind ? relkind : '?')));
 	}
@@ -204,6 +202,14 @@ mmr_fetch_unchanged(MmrApplyRelation *rel, const MmrChange *change,
 	return found;
 }
 
+/* The message of an ERROR that refuses the fetch before asking the origin. */
+static int
+errmsg_cannot_fetch(MmrApplyRelation *rel)
+{
+	return errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
+				  rel->nspname, rel->relname, mmr_apply_errctx.peer_name);
+}
+
 /*
  * key_equality returns the schema-qualified equality operator of the
  * local type of the peer's key column r (its default btree or hash
@@ -228,8 +234,7 @@ key_equality(MmrApplyRelation *rel, int r)
 	if (!OidIsValid(eq_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("cannot fetch unchanged TOASTed values of table \"%s.%s\" from origin node \"%s\"",
-						rel->nspname, rel->relname, mmr_apply_errctx.peer_name),
+				 errmsg_cannot_fetch(rel),
 				 errdetail("Key column \"%s\" has no local column with an equality operator.",
 						   rel->columns[r].name)));
 	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(eq_opr));

@@ -431,20 +431,6 @@ mmr_tombstone_writes(void)
 	return pg_atomic_read_u64(&MmrShmem->tombstone_writes);
 }
 
-/* The same for TRUNCATE's table tombstones (truncate_tombstone.c). */
-void
-mmr_note_truncate_tombstone_write(void)
-{
-	pg_atomic_fetch_add_u64(&MmrShmem->truncate_tombstone_writes, 1);
-}
-
-uint64
-mmr_truncate_tombstone_writes(void)
-{
-	pg_memory_barrier();
-	return pg_atomic_read_u64(&MmrShmem->truncate_tombstone_writes);
-}
-
 const char *
 mmr_apply_state_name(MmrApplyState state)
 {

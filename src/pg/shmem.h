@@ -130,9 +130,10 @@ typedef struct MmrShmemData
 	pg_atomic_uint64 tombstone_writes;
 
 	/*
-	 * TRUNCATE's table tombstones (truncate_tombstone.c): the same shortcut
-	 * of a missing row's INSERT or UPDATE, apart from key tombstones so
-	 * that a DELETE anywhere does not make it scan mmr.truncate_tombstone.
+	 * TRUNCATE's table tombstones (truncate_tombstone.c bumps it after
+	 * each write, truncate_apply.c reads it): the same shortcut of a missing
+	 * row's INSERT or UPDATE, apart from key tombstones so that a DELETE
+	 * anywhere does not make it scan mmr.truncate_tombstone.
 	 */
 	pg_atomic_uint64 truncate_tombstone_writes;
 
@@ -164,8 +165,6 @@ extern void mmr_wake_database(Oid dboid);
 extern const char *mmr_apply_state_name(MmrApplyState state);
 extern void mmr_note_tombstone_write(void);
 extern uint64 mmr_tombstone_writes(void);
-extern void mmr_note_truncate_tombstone_write(void);
-extern uint64 mmr_truncate_tombstone_writes(void);
 
 /*
  * This node's applied horizon in database dboid: one entry per apply slot

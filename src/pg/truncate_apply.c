@@ -42,7 +42,7 @@
 #include "shmem.h"
 #include "truncate.h"
 
-/* 1 + mmr_truncate_tombstone_writes() when no table had a truncate tombstone. */
+/* 1 + MmrShmem->truncate_tombstone_writes when no table had a truncate tombstone. */
 static uint64 no_truncate_tombstone_at = 0;
 
 /* One table's rows against the remote TRUNCATE. */
@@ -278,7 +278,8 @@ mmr_truncate_tombstone_meet(MmrApplyRelation *rel, MmrConflictFacts *f)
 	if (!rel->has_tombstones || f->row_exists ||
 		(f->change != MMR_CHANGE_INSERT && f->change != MMR_CHANGE_UPDATE))
 		return;
-	writes = mmr_truncate_tombstone_writes();
+	pg_memory_barrier();
+	writes = pg_atomic_read_u64(&MmrShmem->truncate_tombstone_writes);
 	if (no_truncate_tombstone_at == writes + 1)
 		return;
 	if (!mmr_truncate_tombstone_any())

@@ -147,7 +147,8 @@ mmr_truncate_tombstone_record(Oid relid)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not record a truncate tombstone: %s",
 			 SPI_result_code_string(ret));
-	mmr_note_truncate_tombstone_write();
+	/* After the insert, as mmr_note_tombstone_write: no reader misses it. */
+	pg_atomic_fetch_add_u64(&MmrShmem->truncate_tombstone_writes, 1);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
