@@ -530,20 +530,17 @@ any_of_relation(Oid catalog, Oid index, Oid relid)
 /*
  * run_as_owner runs a saved plan (prepared at its first use) as the owner
  * of mmr's catalogs, because a local delete or update runs as whoever
- * writes.  Upserts (ON CONFLICT DO UPDATE) are safe against a concurrent
+ * writes (with whatever search_path: mmr_as_owner_enter).  Upserts (ON CONFLICT DO UPDATE) are safe against a concurrent
  * collector or recorder.
  */
 static void
 run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 Datum *values, const char *nulls, int expected)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 	int			ret;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(tombstone_owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	if (*plan == NULL)
 	{
@@ -559,7 +556,7 @@ run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	if (ret != expected)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(ret));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 /*
