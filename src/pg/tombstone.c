@@ -46,6 +46,7 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
@@ -87,9 +88,9 @@ typedef struct TombstoneKeyInfo
 	int			nunique;		/* secondary unique indexes with registers */
 	IndexRender *unique;
 	Oid		   *unique_oids;
-	uint64		no_registers_at;	/* 1 + mmr_tombstone_writes() when the
-									 * table had no register; 0: unknown */
-	bool		registers_seen; /* it had some */
+	uint64		registers_asked_at; /* 1 + mmr_tombstone_writes() when
+									 * registers_seen was found; 0: never */
+	bool		registers_seen; /* the table had some then */
 } TombstoneKeyInfo;
 
 static HTAB *key_infos = NULL;
@@ -103,6 +104,9 @@ static Oid	claim_index = InvalidOid;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr claim_record_plan = NULL;
 static SPIPlanPtr claim_forget_plan = NULL;
+
+/* This transaction removed a register: count a write once it commits. */
+static bool registers_removed = false;
 
 /* Their columns holding an explicit version (origin, then commit_time). */
 #define TOMBSTONE_ORIGIN_ATTNO 3
@@ -128,6 +132,20 @@ tombstone_relcache_callback(Datum arg, Oid relid)
 		info->valid = false;
 }
 
+/*
+ * Removing registers moves the shared write count only once the removal
+ * is visible: a reader that re-asked before it would keep "some" until the
+ * next write (mmr_unique_claim_may_exist).
+ */
+static void
+tombstone_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && registers_removed)
+		mmr_note_tombstone_write();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		registers_removed = false;
+}
+
 static void
 tombstone_cache_init(void)
 {
@@ -141,6 +159,7 @@ tombstone_cache_init(void)
 	key_infos = hash_create("mmr tombstone keys", 64, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(tombstone_relcache_callback, (Datum) 0);
+	RegisterXactCallback(tombstone_xact_callback, NULL);
 }
 
 /* The oid of mmr.<name> and of its primary key. */
@@ -643,9 +662,10 @@ mmr_unique_claim_find(Relation rel, Oid indexoid, const char *value,
 
 /*
  * mmr_unique_claim_may_exist: may rel have a register?  The catalog is
- * asked once until a tombstone or register is written anywhere
- * (MmrShmemData.tombstone_writes), as apply's tombstone shortcut does: a
- * table that never had one costs no lookup.
+ * asked again only when the shared count of writes moved since
+ * (MmrShmemData.tombstone_writes: register inserts, and the commits of
+ * their removals), as apply's tombstone shortcut does: a table that has
+ * none, never had or no longer has, costs no lookup.
  */
 bool
 mmr_unique_claim_may_exist(Relation rel)
@@ -655,19 +675,14 @@ mmr_unique_claim_may_exist(Relation rel)
 
 	if (info->nunique == 0)
 		return false;
-	if (info->registers_seen)
-		return true;
 	writes = mmr_tombstone_writes();
-	if (info->no_registers_at == writes + 1)
-		return false;
+	if (info->registers_asked_at == writes + 1)
+		return info->registers_seen;
 	tombstone_catalog_lookup();
-	if (!any_of_relation(claim_relid, claim_index, RelationGetRelid(rel)))
-	{
-		info->no_registers_at = writes + 1;
-		return false;
-	}
-	info->registers_seen = true;
-	return true;
+	info->registers_seen = any_of_relation(claim_relid, claim_index,
+										   RelationGetRelid(rel));
+	info->registers_asked_at = writes + 1;
+	return info->registers_seen;
 }
 
 /* Could the manager collect a tombstone or register of this version now? */
@@ -698,12 +713,21 @@ mmr_unique_claim_record(Relation rel, Oid indexoid, const char *value,
 	values[2] = CStringGetTextDatum(value);
 	if (collectable_now(version))
 	{
-		/* Any change still to arrive has seen it: no register at all. */
-		if (mmr_unique_claim_may_exist(rel))
+		MmrVersion	stored;
+
+		/*
+		 * Any change still to arrive has seen it: no register at all (one
+		 * index descent finds whether there is one to remove).
+		 */
+		if (mmr_unique_claim_may_exist(rel) &&
+			mmr_unique_claim_find(rel, indexoid, value, &stored))
+		{
 			run_as_owner(&claim_forget_plan,
 						 "DELETE FROM mmr.unique_claim "
 						 "WHERE relation = $1 AND index = $2 AND value = $3",
 						 3, types, values, nulls, SPI_OK_DELETE);
+			registers_removed = true;
+		}
 		return;
 	}
 	upsert_version(&claim_record_plan,
@@ -773,6 +797,8 @@ collect_catalog(Oid catalog, int origin_attno, int32 local_node,
 	table_endscan(scan);
 	table_close(rel, RowExclusiveLock);
 	UnregisterSnapshot(snapshot);
+	if (catalog == claim_relid && removed > 0)
+		registers_removed = true;
 	return removed;
 }
 
