@@ -299,7 +299,7 @@ insert_new(ChangeState *cs, TupleTableSlot *remote)
 		return false;
 	if (has_secondary_unique(cs->rel) && mmr_unique_claim_may_exist(cs->rel->localrel))
 	{
-		const Oid  *indexoids;
+		Oid		   *indexoids;
 		int			n = mmr_unique_indexes(cs->rel->localrel, &indexoids);
 
 		/* A released value's register is met on the probing path. */

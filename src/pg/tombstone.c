@@ -79,7 +79,11 @@ typedef struct IndexRender
 	bool		fixed_settings; /* some key type's output depends on GUCs */
 } IndexRender;
 
-/* Per table: its key, its secondary unique indexes and their registers. */
+/*
+ * Per table: its key, its secondary unique indexes and their registers.
+ * An entry's arrays last until the next key_info call (which rebuilds an
+ * invalidated entry): hold no pointer into them across a catalog access.
+ */
 typedef struct TombstoneKeyInfo
 {
 	Oid			relid;			/* hash key */
@@ -94,6 +98,9 @@ typedef struct TombstoneKeyInfo
 } TombstoneKeyInfo;
 
 static HTAB *key_infos = NULL;
+
+/* Counts invalidations, so that an entry built meanwhile stays invalid. */
+static uint64 key_info_invalidations = 0;
 
 /* mmr.tombstone and mmr.unique_claim, looked up once per extension lifetime */
 static Oid	tombstone_relid = InvalidOid;
@@ -117,6 +124,7 @@ tombstone_relcache_callback(Datum arg, Oid relid)
 {
 	TombstoneKeyInfo *info;
 
+	key_info_invalidations++;
 	if (!OidIsValid(relid) || relid == tombstone_relid || relid == claim_relid)
 	{
 		HASH_SEQ_STATUS status;
@@ -290,6 +298,7 @@ keeps_registers(Relation index, Oid keyindex)
 static void
 build_key_info(TombstoneKeyInfo *info, Relation rel)
 {
+	uint64		invalidations = key_info_invalidations;
 	Oid			keyindex = mmr_tombstone_key_index(rel);
 	List	   *indexes;
 	ListCell   *lc;
@@ -301,9 +310,11 @@ build_key_info(TombstoneKeyInfo *info, Relation rel)
 		pfree(info->unique_oids);
 	memset(info, 0, sizeof(*info));
 	info->relid = RelationGetRelid(rel);
-	info->valid = true;
 	if (!OidIsValid(keyindex))
+	{
+		info->valid = key_info_invalidations == invalidations;
 		return;
+	}
 
 	indexes = RelationGetIndexList(rel);
 	n = Max(list_length(indexes), 1);
@@ -325,6 +336,8 @@ build_key_info(TombstoneKeyInfo *info, Relation rel)
 		index_close(index, AccessShareLock);
 	}
 	list_free(indexes);
+	/* Complete, and no invalidation came while index_open waited. */
+	info->valid = key_info_invalidations == invalidations;
 }
 
 static TombstoneKeyInfo *
@@ -631,12 +644,15 @@ mmr_tombstone_record_version(Relation rel, const char *key,
 }
 
 int
-mmr_unique_indexes(Relation rel, const Oid **indexoids)
+mmr_unique_indexes(Relation rel, Oid **indexoids)
 {
 	TombstoneKeyInfo *info = key_info(rel);
 
-	if (indexoids != NULL)
-		*indexoids = info->unique_oids;
+	if (indexoids != NULL && info->nunique > 0)
+	{
+		*indexoids = palloc(sizeof(Oid) * info->nunique);
+		memcpy(*indexoids, info->unique_oids, sizeof(Oid) * info->nunique);
+	}
 	return info->nunique;
 }
 
@@ -743,12 +759,19 @@ mmr_unique_release(Relation rel, TupleTableSlot *old, TupleTableSlot *now,
 {
 	TombstoneKeyInfo *info = key_info(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
+	Oid		   *indexoids;
+	char	  **values;
+	int			n = 0;
 
+	if (info->nunique == 0)
+		return;
+	/* All rendered first: recording may rebuild info (key_info). */
+	indexoids = palloc(sizeof(Oid) * info->nunique);
+	values = palloc(sizeof(char *) * info->nunique);
 	for (int u = 0; u < info->nunique; u++)
 	{
 		IndexRender *r = &info->unique[u];
 		bool		kept = now != NULL;
-		char	   *value;
 
 		for (int i = 0; kept && i < r->nkeys; i++)
 		{
@@ -761,9 +784,13 @@ mmr_unique_release(Relation rel, TupleTableSlot *old, TupleTableSlot *now,
 			kept = n1 == n2 &&
 				(n1 || datumIsEqual(v1, v2, att->attbyval, att->attlen));
 		}
-		if (!kept && (value = render(r, old)) != NULL)
-			mmr_unique_claim_record(rel, r->indexoid, value, version);
+		if (!kept && (values[n] = render(r, old)) != NULL)
+			indexoids[n++] = r->indexoid;
 	}
+	for (int i = 0; i < n; i++)
+		mmr_unique_claim_record(rel, indexoids[i], values[i], version);
+	pfree(indexoids);
+	pfree(values);
 }
 
 /* Removes the collectable rows of one catalog; returns how many. */
