@@ -140,6 +140,20 @@ COMMIT;
 UPDATE uniq SET u = 'c' WHERE id = 1;
 DELETE FROM uniq;
 SELECT count(*) FROM mmr.unique_claim WHERE relation = 'uniq'::regclass AND value IN ('b', 'c');
+-- An index whose equal values may have different text forms (a
+-- nondeterministic collation; numeric: 1.0 = 1.00) keeps no registers, and
+-- its table needs no UPDATE trigger for it.
+CREATE COLLATION regress_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE uniq_ci (id integer PRIMARY KEY, u text COLLATE regress_ci UNIQUE, n numeric UNIQUE);
+SELECT (tgtype & 16) <> 0 AS on_update
+  FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid = 'uniq_ci'::regclass;
+BEGIN;
+INSERT INTO uniq_ci VALUES (1, 'a', 1.0);
+DELETE FROM uniq_ci;
+SELECT count(*) FROM mmr.unique_claim WHERE relation = 'uniq_ci'::regclass;
+COMMIT;
+DROP TABLE uniq_ci;
+DROP COLLATION regress_ci;
 -- A unique index added later gives the trigger the UPDATE event.
 CREATE TABLE uniq_later (id integer PRIMARY KEY, u text);
 CREATE UNIQUE INDEX uniq_later_u ON uniq_later (u);

@@ -43,6 +43,7 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -282,7 +283,10 @@ build_render(IndexRender *render, Relation rel, Relation index)
 /*
  * A secondary unique index keeps registers when apply probes it (unique,
  * immediate, valid, btree: apply_relmap.c's list) and it is not the key
- * index, nor partial.  (One on expressions keeps none: build_render.)
+ * index, nor partial, and values it treats as equal are equal images:
+ * registers compare the text forms (so not with a nondeterministic
+ * collation, citext, numeric, floats).  (One on expressions keeps none:
+ * build_render.)
  */
 static bool
 keeps_registers(Relation index, Oid keyindex)
@@ -292,7 +296,8 @@ keeps_registers(Relation index, Oid keyindex)
 	return RelationGetRelid(index) != keyindex && form->indisunique &&
 		form->indimmediate && form->indisvalid &&
 		index->rd_rel->relam == BTREE_AM_OID &&
-		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+		_bt_allequalimage(index, false);
 }
 
 static void
