@@ -207,11 +207,14 @@ mmr_truncate_tombstone_collect(void)
 	uint64		nrows;
 	Oid		   *relids;
 	TransactionId *xmins;
+	MmrAsOwner	as_owner;
 
 	if (local_node == 0)
 		return 0;
 	npeers = mmr_peer_horizons(MyDatabaseId, peers, storage, MMR_MAX_HORIZON);
 
+	/* Not under the database's or role's search_path either. */
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_execute("SELECT relation, xmin FROM mmr.truncate_tombstone", true, 0) != SPI_OK_SELECT)
@@ -245,5 +248,6 @@ mmr_truncate_tombstone_collect(void)
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	mmr_as_owner_leave(&as_owner);
 	return removed;
 }
