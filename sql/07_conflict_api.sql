@@ -140,6 +140,20 @@ COMMIT;
 UPDATE uniq SET u = 'c' WHERE id = 1;
 DELETE FROM uniq;
 SELECT count(*) FROM mmr.unique_claim WHERE relation = 'uniq'::regclass AND value IN ('b', 'c');
+-- An index whose equal values may have different text forms (a
+-- nondeterministic collation; numeric: 1.0 = 1.00) keeps no registers, and
+-- its table needs no UPDATE trigger for it.
+CREATE COLLATION regress_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE uniq_ci (id integer PRIMARY KEY, u text COLLATE regress_ci UNIQUE, n numeric UNIQUE);
+SELECT (tgtype & 16) <> 0 AS on_update
+  FROM pg_trigger WHERE tgname = 'mmr_tombstone' AND tgrelid = 'uniq_ci'::regclass;
+BEGIN;
+INSERT INTO uniq_ci VALUES (1, 'a', 1.0);
+DELETE FROM uniq_ci;
+SELECT count(*) FROM mmr.unique_claim WHERE relation = 'uniq_ci'::regclass;
+COMMIT;
+DROP TABLE uniq_ci;
+DROP COLLATION regress_ci;
 -- A unique index added later gives the trigger the UPDATE event.
 CREATE TABLE uniq_later (id integer PRIMARY KEY, u text);
 CREATE UNIQUE INDEX uniq_later_u ON uniq_later (u);
@@ -169,6 +183,39 @@ RESET ROLE;
 SELECT tgrelid::regclass FROM pg_trigger
  WHERE tgname = 'mmr_tombstone' AND tgrelid = 'users_table'::regclass;
 DROP TABLE users_table;
+REVOKE CREATE ON SCHEMA public FROM regress_mmr_owner;
+
+-- The SQL mmr runs as the owner of its catalogs (registers, tombstones,
+-- triggers) ignores the caller's search_path: operators a table owner puts
+-- in a schema ahead of pg_catalog run only in the owner's own statements.
+CREATE SCHEMA evil AUTHORIZATION regress_mmr_owner;
+GRANT CREATE ON SCHEMA public TO regress_mmr_owner;
+SET ROLE regress_mmr_owner;
+CREATE TABLE evil.ran (who name, op text);
+CREATE FUNCTION evil.text_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN INSERT INTO evil.ran VALUES (current_user, 'text = text');
+   RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE FUNCTION evil.oid_int_eq(oid, integer) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN INSERT INTO evil.ran VALUES (current_user, 'oid = integer');
+   RETURN $1 OPERATOR(pg_catalog.=) $2::oid; END $$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.text_eq);
+CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = evil.oid_int_eq);
+SET search_path = evil, pg_catalog, public;
+CREATE TABLE public.evil_t (id integer PRIMARY KEY, u text);
+CREATE UNIQUE INDEX evil_t_u ON public.evil_t (u);
+INSERT INTO public.evil_t VALUES (1, 'a');
+BEGIN;
+INSERT INTO public.evil_t VALUES (2, 'x');
+UPDATE public.evil_t SET u = 'y' WHERE id = 2;  -- a register of this transaction
+UPDATE public.evil_t SET u = 'b' WHERE id = 1;  -- collectable at once: forgotten
+DELETE FROM public.evil_t;
+COMMIT;
+SELECT 'a'::text = 'a'::text AS own_statement;
+RESET search_path;
+RESET ROLE;
+SELECT who, op, count(*) FROM evil.ran GROUP BY 1, 2 ORDER BY 1, 2;
+DROP TABLE evil_t;
+DROP SCHEMA evil CASCADE;
 REVOKE CREATE ON SCHEMA public FROM regress_mmr_owner;
 
 -- The heartbeat (a non-transactional horizon message) is sent; other

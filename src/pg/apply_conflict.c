@@ -78,7 +78,8 @@ typedef struct Claim
 	bool		own;			/* holder is the change's own row */
 	bool		has_version;	/* a holder row or a register */
 	MmrVersion	version;		/* theirs */
-	char	   *value;			/* text form (registers); NULL: none kept */
+	char	   *value;			/* text form (registers), rendered when
+								 * first needed (claim_value) */
 	MmrConflictDecision d;		/* mmr_unique_claim's */
 } Claim;
 
@@ -100,6 +101,7 @@ static int	claim_values(ChangeState *cs, TupleTableSlot *row,
 						 TupleTableSlot *local, const MmrConflictFacts *f,
 						 bool writes, MmrUniqueHits *initial,
 						 Claim **claims_out);
+static const char *claim_value(ChangeState *cs, Claim *c, TupleTableSlot *row);
 static void remove_row(ChangeState *cs, TupleTableSlot *row,
 					   const MmrVersion *version);
 static void record_tombstone_ordered(ChangeState *cs, const char *key,
@@ -299,7 +301,7 @@ insert_new(ChangeState *cs, TupleTableSlot *remote)
 		return false;
 	if (has_secondary_unique(cs->rel) && mmr_unique_claim_may_exist(cs->rel->localrel))
 	{
-		const Oid  *indexoids;
+		Oid		   *indexoids;
 		int			n = mmr_unique_indexes(cs->rel->localrel, &indexoids);
 
 		/* A released value's register is met on the probing path. */
@@ -452,7 +454,8 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 	}
 	if (!stored)
 		for (int i = 0; i < nclaims; i++)
-			if (claims[i].d.action == MMR_ACTION_DELETE_OTHER && claims[i].value != NULL)
+			if (claims[i].d.action == MMR_ACTION_DELETE_OTHER &&
+				claim_value(cs, &claims[i], claimer) != NULL)
 				mmr_unique_claim_record(cs->rel->localrel, claims[i].index->indexoid,
 										claims[i].value, &cs->base.remote);
 
@@ -491,6 +494,19 @@ carry_out_write(ChangeState *cs, MmrConflictFacts *f, MmrConflictDecision *d,
 			elog(ERROR, "unexpected conflict action %d for a remote %s",
 				 d->action, cs->kind == MMR_CHANGE_INSERT ? "INSERT" : "UPDATE");
 	}
+}
+
+/*
+ * claim_value: the text form of c's value in row, rendered at its first
+ * use, where a register is looked up or recorded (NULL: the index keeps
+ * none; a lookup index's value is never claimed from a register).
+ */
+static const char *
+claim_value(ChangeState *cs, Claim *c, TupleTableSlot *row)
+{
+	if (c->value == NULL && !c->index->is_lookup)
+		c->value = mmr_unique_value(cs->rel->localrel, c->index->indexoid, row);
+	return c->value;
 }
 
 /*
@@ -540,8 +556,6 @@ claim_values(ChangeState *cs, TupleTableSlot *row, TupleTableSlot *local,
 		c->index = ui;
 		c->holder = holder;
 		c->own = own;
-		if (!ui->is_lookup)
-			c->value = mmr_unique_value(rel->localrel, ui->indexoid, row);
 		if (c->own)
 		{
 			c->has_version = true;
@@ -555,12 +569,13 @@ claim_values(ChangeState *cs, TupleTableSlot *row, TupleTableSlot *local,
 			c->has_version = true;
 			row_version(cs, c->holder, &c->version);
 		}
-		else if (c->value != NULL)
+		else
 		{
 			if (!registers_asked)
 				may_have_registers = mmr_unique_claim_may_exist(rel->localrel);
 			registers_asked = true;
 			c->has_version = may_have_registers &&
+				claim_value(cs, c, row) != NULL &&
 				mmr_unique_claim_find(rel->localrel, ui->indexoid, c->value,
 									  &c->version);
 		}

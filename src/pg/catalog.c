@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -181,6 +182,37 @@ mmr_set_table_replicated(PG_FUNCTION_ARGS)
 }
 
 /*
+ * mmr_as_owner_enter makes this backend run as the owner of mmr's catalogs
+ * (who installed the extension), with search_path = pg_catalog, pg_temp:
+ * the SQL mmr runs for whoever writes or alters a table must not resolve
+ * an operator or function in a schema the caller chose (as PostgreSQL
+ * does for security-restricted operations).  Plans prepared inside are
+ * prepared, and replanned, under that path.  An error needs no leave: the
+ * (sub)transaction's abort restores the user and the settings.
+ */
+void
+mmr_as_owner_enter(MmrAsOwner *scope)
+{
+	Oid			owner = mmr_tombstone_owner();
+
+	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
+	SetUserIdAndSecContext(owner, scope->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE);
+	scope->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+/* mmr_as_owner_leave restores the user and search_path enter saved. */
+void
+mmr_as_owner_leave(MmrAsOwner *scope)
+{
+	AtEOXact_GUC(true, scope->save_nestlevel);
+	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
+}
+
+/*
  * mmr.forget_dropped_tables(): event trigger on sql_drop (ENABLE ALWAYS).
  * A dropped table's row of mmr.table_settings goes with it: its oid may
  * be given to a new table, which must not inherit the exclusion.  It runs
@@ -189,8 +221,7 @@ mmr_set_table_replicated(PG_FUNCTION_ARGS)
 Datum
 mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -200,9 +231,7 @@ mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 	/* DROP EXTENSION mmr drops the catalog too. */
 	if (!OidIsValid(mmr_catalog_relid("table_settings")))
 		PG_RETURN_VOID();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(mmr_tombstone_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	if (SPI_execute("DELETE FROM mmr.table_settings s "
 					"USING pg_catalog.pg_event_trigger_dropped_objects() d "
@@ -211,6 +240,6 @@ mmr_forget_dropped_tables(PG_FUNCTION_ARGS)
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not forget the settings of dropped tables");
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 	PG_RETURN_VOID();
 }

@@ -156,13 +156,10 @@ write_row(const MmrConflictLogRow *row)
 	char		nulls[CONFLICT_LOG_NPARAMS];
 	Datum	   *keys;
 	int			ret;
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 
 	/* mmr's own catalog: written as its owner, whoever apply runs as. */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(mmr_tombstone_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (insert_plan == NULL)
@@ -223,7 +220,7 @@ write_row(const MmrConflictLogRow *row)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not log a conflict: %s", SPI_result_code_string(ret));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 static char *

@@ -71,6 +71,20 @@ extern Oid	mmr_schema_oid(bool missing_ok);
 extern Oid	mmr_catalog_relid(const char *relname);
 extern bool mmr_table_is_replicated(Oid relid);
 
+/*
+ * SQL run as the owner of mmr's catalogs, with search_path pg_catalog,
+ * pg_temp (catalog.c): enter before SPI_connect (and before preparing a
+ * saved plan), leave after SPI_finish.
+ */
+typedef struct MmrAsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} MmrAsOwner;
+extern void mmr_as_owner_enter(MmrAsOwner *scope);
+extern void mmr_as_owner_leave(MmrAsOwner *scope);
+
 /* Reads a whole settings catalog, a row at a time (catalog.c). */
 typedef void (*MmrCatalogRowFn) (HeapTuple tuple, TupleDesc desc, void *arg);
 extern Oid	mmr_catalog_read_all(const char *relname, MmrCatalogRowFn row_fn,

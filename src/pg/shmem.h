@@ -125,7 +125,9 @@ typedef struct MmrShmemData
 	/*
 	 * Bumped after every tombstone insert (tombstone.c): apply remembers per
 	 * table that it has no tombstone at a given count, and skips the
-	 * tombstone lookup of an INSERT until the count moves.
+	 * tombstone lookup of an INSERT until the count moves.  Also bumped by
+	 * the commit of a transaction that removed registers (tombstone.c), so
+	 * that "the table has registers" is asked again too.
 	 */
 	pg_atomic_uint64 tombstone_writes;
 

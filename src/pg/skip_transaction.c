@@ -233,8 +233,7 @@ skip_log(const MmrRemoteXact *xact, const MmrCommit *commit)
 	INT8OID, INT8OID, PG_LSNOID};
 	Datum		values[7];
 	StringInfoData relations;
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 	bool		found;
 
 	initStringInfo(&relations);
@@ -252,9 +251,7 @@ skip_log(const MmrRemoteXact *xact, const MmrCommit *commit)
 	values[5] = Int64GetDatum((int64) xact->nskipped);
 	values[6] = LSNGetDatum(commit->end_lsn);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(mmr_tombstone_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	(void) run_sql("INSERT INTO mmr.conflict_history "
 					  "(relation, conflict_type, resolution, resolver, remote_node, "
 					  " remote_commit_ts, remote_commit_lsn, remote_row) "
@@ -262,7 +259,7 @@ skip_log(const MmrRemoteXact *xact, const MmrCommit *commit)
 					  " $2, $3, $4, pg_catalog.jsonb_build_object("
 					  "  'xid', $5, 'changes', $6, 'end_lsn', $7))",
 					  7, types, values, SPI_OK_INSERT, &found);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 /*

@@ -43,9 +43,11 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
@@ -78,7 +80,11 @@ typedef struct IndexRender
 	bool		fixed_settings; /* some key type's output depends on GUCs */
 } IndexRender;
 
-/* Per table: its key, its secondary unique indexes and their registers. */
+/*
+ * Per table: its key, its secondary unique indexes and their registers.
+ * An entry's arrays last until the next key_info call (which rebuilds an
+ * invalidated entry): hold no pointer into them across a catalog access.
+ */
 typedef struct TombstoneKeyInfo
 {
 	Oid			relid;			/* hash key */
@@ -87,12 +93,15 @@ typedef struct TombstoneKeyInfo
 	int			nunique;		/* secondary unique indexes with registers */
 	IndexRender *unique;
 	Oid		   *unique_oids;
-	uint64		no_registers_at;	/* 1 + mmr_tombstone_writes() when the
-									 * table had no register; 0: unknown */
-	bool		registers_seen; /* it had some */
+	uint64		registers_asked_at; /* 1 + mmr_tombstone_writes() when
+									 * registers_seen was found; 0: never */
+	bool		registers_seen; /* the table had some then */
 } TombstoneKeyInfo;
 
 static HTAB *key_infos = NULL;
+
+/* Counts invalidations, so that an entry built meanwhile stays invalid. */
+static uint64 key_info_invalidations = 0;
 
 /* mmr.tombstone and mmr.unique_claim, looked up once per extension lifetime */
 static Oid	tombstone_relid = InvalidOid;
@@ -104,6 +113,9 @@ static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr claim_record_plan = NULL;
 static SPIPlanPtr claim_forget_plan = NULL;
 
+/* This transaction removed a register: count a write once it commits. */
+static bool registers_removed = false;
+
 /* Their columns holding an explicit version (origin, then commit_time). */
 #define TOMBSTONE_ORIGIN_ATTNO 3
 #define CLAIM_ORIGIN_ATTNO 4
@@ -113,6 +125,7 @@ tombstone_relcache_callback(Datum arg, Oid relid)
 {
 	TombstoneKeyInfo *info;
 
+	key_info_invalidations++;
 	if (!OidIsValid(relid) || relid == tombstone_relid || relid == claim_relid)
 	{
 		HASH_SEQ_STATUS status;
@@ -128,6 +141,20 @@ tombstone_relcache_callback(Datum arg, Oid relid)
 		info->valid = false;
 }
 
+/*
+ * Removing registers moves the shared write count only once the removal
+ * is visible: a reader that re-asked before it would keep "some" until the
+ * next write (mmr_unique_claim_may_exist).
+ */
+static void
+tombstone_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && registers_removed)
+		mmr_note_tombstone_write();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		registers_removed = false;
+}
+
 static void
 tombstone_cache_init(void)
 {
@@ -141,6 +168,7 @@ tombstone_cache_init(void)
 	key_infos = hash_create("mmr tombstone keys", 64, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(tombstone_relcache_callback, (Datum) 0);
+	RegisterXactCallback(tombstone_xact_callback, NULL);
 }
 
 /* The oid of mmr.<name> and of its primary key. */
@@ -255,7 +283,10 @@ build_render(IndexRender *render, Relation rel, Relation index)
 /*
  * A secondary unique index keeps registers when apply probes it (unique,
  * immediate, valid, btree: apply_relmap.c's list) and it is not the key
- * index, nor partial.  (One on expressions keeps none: build_render.)
+ * index, nor partial, and values it treats as equal are equal images:
+ * registers compare the text forms (so not with a nondeterministic
+ * collation, citext, numeric, floats).  (One on expressions keeps none:
+ * build_render.)
  */
 static bool
 keeps_registers(Relation index, Oid keyindex)
@@ -265,12 +296,14 @@ keeps_registers(Relation index, Oid keyindex)
 	return RelationGetRelid(index) != keyindex && form->indisunique &&
 		form->indimmediate && form->indisvalid &&
 		index->rd_rel->relam == BTREE_AM_OID &&
-		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+		_bt_allequalimage(index, false);
 }
 
 static void
 build_key_info(TombstoneKeyInfo *info, Relation rel)
 {
+	uint64		invalidations = key_info_invalidations;
 	Oid			keyindex = mmr_tombstone_key_index(rel);
 	List	   *indexes;
 	ListCell   *lc;
@@ -282,9 +315,11 @@ build_key_info(TombstoneKeyInfo *info, Relation rel)
 		pfree(info->unique_oids);
 	memset(info, 0, sizeof(*info));
 	info->relid = RelationGetRelid(rel);
-	info->valid = true;
 	if (!OidIsValid(keyindex))
+	{
+		info->valid = key_info_invalidations == invalidations;
 		return;
+	}
 
 	indexes = RelationGetIndexList(rel);
 	n = Max(list_length(indexes), 1);
@@ -306,6 +341,8 @@ build_key_info(TombstoneKeyInfo *info, Relation rel)
 		index_close(index, AccessShareLock);
 	}
 	list_free(indexes);
+	/* Complete, and no invalidation came while index_open waited. */
+	info->valid = key_info_invalidations == invalidations;
 }
 
 static TombstoneKeyInfo *
@@ -530,20 +567,17 @@ any_of_relation(Oid catalog, Oid index, Oid relid)
 /*
  * run_as_owner runs a saved plan (prepared at its first use) as the owner
  * of mmr's catalogs, because a local delete or update runs as whoever
- * writes.  Upserts (ON CONFLICT DO UPDATE) are safe against a concurrent
+ * writes (with whatever search_path: mmr_as_owner_enter).  Upserts (ON CONFLICT DO UPDATE) are safe against a concurrent
  * collector or recorder.
  */
 static void
 run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 Datum *values, const char *nulls, int expected)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 	int			ret;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(tombstone_owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	if (*plan == NULL)
 	{
@@ -559,7 +593,7 @@ run_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	if (ret != expected)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(ret));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 /*
@@ -615,12 +649,15 @@ mmr_tombstone_record_version(Relation rel, const char *key,
 }
 
 int
-mmr_unique_indexes(Relation rel, const Oid **indexoids)
+mmr_unique_indexes(Relation rel, Oid **indexoids)
 {
 	TombstoneKeyInfo *info = key_info(rel);
 
-	if (indexoids != NULL)
-		*indexoids = info->unique_oids;
+	if (indexoids != NULL && info->nunique > 0)
+	{
+		*indexoids = palloc(sizeof(Oid) * info->nunique);
+		memcpy(*indexoids, info->unique_oids, sizeof(Oid) * info->nunique);
+	}
 	return info->nunique;
 }
 
@@ -646,9 +683,10 @@ mmr_unique_claim_find(Relation rel, Oid indexoid, const char *value,
 
 /*
  * mmr_unique_claim_may_exist: may rel have a register?  The catalog is
- * asked once until a tombstone or register is written anywhere
- * (MmrShmemData.tombstone_writes), as apply's tombstone shortcut does: a
- * table that never had one costs no lookup.
+ * asked again only when the shared count of writes moved since
+ * (MmrShmemData.tombstone_writes: register inserts, and the commits of
+ * their removals), as apply's tombstone shortcut does: a table that has
+ * none, never had or no longer has, costs no lookup.
  */
 bool
 mmr_unique_claim_may_exist(Relation rel)
@@ -658,19 +696,14 @@ mmr_unique_claim_may_exist(Relation rel)
 
 	if (info->nunique == 0)
 		return false;
-	if (info->registers_seen)
-		return true;
 	writes = mmr_tombstone_writes();
-	if (info->no_registers_at == writes + 1)
-		return false;
+	if (info->registers_asked_at == writes + 1)
+		return info->registers_seen;
 	tombstone_catalog_lookup();
-	if (!any_of_relation(claim_relid, claim_index, RelationGetRelid(rel)))
-	{
-		info->no_registers_at = writes + 1;
-		return false;
-	}
-	info->registers_seen = true;
-	return true;
+	info->registers_seen = any_of_relation(claim_relid, claim_index,
+										   RelationGetRelid(rel));
+	info->registers_asked_at = writes + 1;
+	return info->registers_seen;
 }
 
 /* Could the manager collect a tombstone or register of this version now? */
@@ -701,12 +734,21 @@ mmr_unique_claim_record(Relation rel, Oid indexoid, const char *value,
 	values[2] = CStringGetTextDatum(value);
 	if (collectable_now(version))
 	{
-		/* Any change still to arrive has seen it: no register at all. */
-		if (mmr_unique_claim_may_exist(rel))
+		MmrVersion	stored;
+
+		/*
+		 * Any change still to arrive has seen it: no register at all (one
+		 * index descent finds whether there is one to remove).
+		 */
+		if (mmr_unique_claim_may_exist(rel) &&
+			mmr_unique_claim_find(rel, indexoid, value, &stored))
+		{
 			run_as_owner(&claim_forget_plan,
 						 "DELETE FROM mmr.unique_claim "
 						 "WHERE relation = $1 AND index = $2 AND value = $3",
 						 3, types, values, nulls, SPI_OK_DELETE);
+			registers_removed = true;
+		}
 		return;
 	}
 	upsert_version(&claim_record_plan,
@@ -722,12 +764,19 @@ mmr_unique_release(Relation rel, TupleTableSlot *old, TupleTableSlot *now,
 {
 	TombstoneKeyInfo *info = key_info(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
+	Oid		   *indexoids;
+	char	  **values;
+	int			n = 0;
 
+	if (info->nunique == 0)
+		return;
+	/* All rendered first: recording may rebuild info (key_info). */
+	indexoids = palloc(sizeof(Oid) * info->nunique);
+	values = palloc(sizeof(char *) * info->nunique);
 	for (int u = 0; u < info->nunique; u++)
 	{
 		IndexRender *r = &info->unique[u];
 		bool		kept = now != NULL;
-		char	   *value;
 
 		for (int i = 0; kept && i < r->nkeys; i++)
 		{
@@ -740,9 +789,13 @@ mmr_unique_release(Relation rel, TupleTableSlot *old, TupleTableSlot *now,
 			kept = n1 == n2 &&
 				(n1 || datumIsEqual(v1, v2, att->attbyval, att->attlen));
 		}
-		if (!kept && (value = render(r, old)) != NULL)
-			mmr_unique_claim_record(rel, r->indexoid, value, version);
+		if (!kept && (values[n] = render(r, old)) != NULL)
+			indexoids[n++] = r->indexoid;
 	}
+	for (int i = 0; i < n; i++)
+		mmr_unique_claim_record(rel, indexoids[i], values[i], version);
+	pfree(indexoids);
+	pfree(values);
 }
 
 /* Removes the collectable rows of one catalog; returns how many. */
@@ -776,6 +829,8 @@ collect_catalog(Oid catalog, int origin_attno, int32 local_node,
 	table_endscan(scan);
 	table_close(rel, RowExclusiveLock);
 	UnregisterSnapshot(snapshot);
+	if (catalog == claim_relid && removed > 0)
+		registers_removed = true;
 	return removed;
 }
 

@@ -51,8 +51,11 @@ extern bool mmr_tombstone_any(Relation rel);
  * latest write known to have held it, stored only when no row holds it.
  */
 
-/* rel's secondary unique indexes that keep registers; *indexoids: theirs. */
-extern int	mmr_unique_indexes(Relation rel, const Oid **indexoids);
+/*
+ * rel's secondary unique indexes that keep registers; *indexoids: theirs,
+ * a palloc'd copy (a lookup may rebuild the table's cached entry).
+ */
+extern int	mmr_unique_indexes(Relation rel, Oid **indexoids);
 
 /* The value of the row in slot in that index; NULL: NULL, or no registers. */
 extern char *mmr_unique_value(Relation rel, Oid indexoid, TupleTableSlot *slot);

@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/table.h"
 #include "access/htup_details.h"
 #include "access/transam.h"
@@ -41,6 +42,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -140,21 +142,29 @@ wants_tombstones(Oid relid, bool *on_update)
 	return wanted;
 }
 
-/* Does the trigger trigoid fire on UPDATE? */
+/*
+ * Does the trigger trigoid fire on UPDATE?  Read from pg_trigger as
+ * get_trigger_oid found it (same snapshot), no SQL.
+ */
 static bool
 fires_on_update(Oid trigoid)
 {
-	char	   *sql = psprintf("SELECT tgtype FROM pg_catalog.pg_trigger WHERE oid = %u",
-							   trigoid);
-	bool		isnull;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData skey;
+	HeapTuple	tup;
 	int16		tgtype;
 
-	/* Not read-only: a trigger this command created counts. */
-	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read trigger %u", trigoid);
-	tgtype = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	pfree(sql);
+	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigoid));
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "could not find trigger %u", trigoid);
+	tgtype = ((Form_pg_trigger) GETSTRUCT(tup))->tgtype;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return TRIGGER_FOR_UPDATE(tgtype);
 }
 
@@ -195,14 +205,11 @@ install_on(Oid relid)
 static void
 install_from_query(const char *query, bool for_ddl)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner = mmr_tombstone_owner();
+	MmrAsOwner	as_owner;
 	List	   *relids = NIL;
 	ListCell   *lc;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 
 	/*
 	 * Not in a database restored from a member's dump: the dump creates the
@@ -212,7 +219,7 @@ install_from_query(const char *query, bool for_ddl)
 	 */
 	if (for_ddl && mmr_identity_mismatch() != NULL)
 	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		mmr_as_owner_leave(&as_owner);
 		return;
 	}
 	SPI_connect();
@@ -235,7 +242,7 @@ install_from_query(const char *query, bool for_ddl)
 	foreach(lc, relids)
 		install_on(lfirst_oid(lc));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 /*

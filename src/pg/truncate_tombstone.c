@@ -132,13 +132,10 @@ mmr_truncate_tombstone_record(Oid relid)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	Oid			save_userid;
-	int			save_sec_context;
+	MmrAsOwner	as_owner;
 	int			ret;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(mmr_tombstone_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	ret = SPI_execute_with_args("INSERT INTO mmr.truncate_tombstone AS t (relation) "
 								"VALUES ($1) ON CONFLICT (relation) "
@@ -150,7 +147,7 @@ mmr_truncate_tombstone_record(Oid relid)
 	/* After the insert, as mmr_note_tombstone_write: no reader misses it. */
 	pg_atomic_fetch_add_u64(&MmrShmem->truncate_tombstone_writes, 1);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	mmr_as_owner_leave(&as_owner);
 }
 
 /*
@@ -211,11 +208,14 @@ mmr_truncate_tombstone_collect(void)
 	uint64		nrows;
 	Oid		   *relids;
 	TransactionId *xmins;
+	MmrAsOwner	as_owner;
 
 	if (local_node == 0)
 		return 0;
 	npeers = mmr_peer_horizons(MyDatabaseId, peers, storage, MMR_MAX_HORIZON);
 
+	/* Not under the database's or role's search_path either. */
+	mmr_as_owner_enter(&as_owner);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_execute("SELECT relation, xmin FROM mmr.truncate_tombstone", true, 0) != SPI_OK_SELECT)
@@ -249,5 +249,6 @@ mmr_truncate_tombstone_collect(void)
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	mmr_as_owner_leave(&as_owner);
 	return removed;
 }
