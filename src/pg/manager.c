@@ -52,6 +52,7 @@
 #include "horizon_emit.h"
 #include "join.h"
 #include "mmr.h"
+#include "node_cache.h"
 #include "shmem.h"
 #include "supervisor.h"
 #include "tombstone.h"
@@ -404,13 +405,24 @@ manage(const Peer *peers, int npeers, JoinGate gate)
 static void
 collect_tombstones(void)
 {
-	int64		removed;
+	static MmrHorizonEntry storage[MMR_MAX_HORIZON * MMR_MAX_HORIZON];
+	MmrPeerHorizon peers[MMR_MAX_HORIZON];
+	int32		local_node;
+	int64		removed = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	removed = mmr_tombstone_collect();
-	/* TRUNCATE's table tombstones, by the same rule (truncate_tombstone.c). */
-	removed += mmr_truncate_tombstone_collect();
+	local_node = mmr_local_node_id();
+	if (local_node != 0)
+	{
+		/* One reading of the peers' horizons decides every catalog. */
+		int			npeers = mmr_peer_horizons(MyDatabaseId, peers, storage,
+											   MMR_MAX_HORIZON);
+
+		removed = mmr_tombstone_collect(local_node, peers, npeers);
+		/* TRUNCATE's table tombstones, by the same rule (truncate_tombstone.c). */
+		removed += mmr_truncate_tombstone_collect(local_node, peers, npeers);
+	}
 	CommitTransactionCommand();
 	if (removed > 0)
 		elog(DEBUG1, "mmr collected " INT64_FORMAT " tombstones", removed);

@@ -801,7 +801,7 @@ mmr_unique_release(Relation rel, TupleTableSlot *old, TupleTableSlot *now,
 /* Removes the collectable rows of one catalog; returns how many. */
 static int64
 collect_catalog(Oid catalog, int origin_attno, int32 local_node,
-				MmrPeerHorizon *peers, int npeers)
+				const MmrPeerHorizon *peers, int npeers)
 {
 	Relation	rel;
 	TableScanDesc scan;
@@ -836,21 +836,13 @@ collect_catalog(Oid catalog, int origin_attno, int32 local_node,
 
 /*
  * mmr_tombstone_collect removes the tombstones and registers that no peer
- * can still send a concurrent change for; returns how many.  Caller is in
- * a transaction.  A row being changed right now is left for the next round.
+ * can still send a concurrent change for, given the peers' horizons
+ * (mmr_peer_horizons); returns how many.  Caller is in a transaction.  A row being changed right now is left for the next round.
  */
 int64
-mmr_tombstone_collect(void)
+mmr_tombstone_collect(int32 local_node, const MmrPeerHorizon *peers, int npeers)
 {
-	static MmrHorizonEntry storage[MMR_MAX_HORIZON * MMR_MAX_HORIZON];
-	MmrPeerHorizon peers[MMR_MAX_HORIZON];
-	int			npeers;
-	int32		local_node = mmr_local_node_id();
-
-	if (local_node == 0)
-		return 0;
 	tombstone_catalog_lookup();
-	npeers = mmr_peer_horizons(MyDatabaseId, peers, storage, MMR_MAX_HORIZON);
 	return collect_catalog(tombstone_relid, TOMBSTONE_ORIGIN_ATTNO, local_node,
 						   peers, npeers) +
 		collect_catalog(claim_relid, CLAIM_ORIGIN_ATTNO, local_node, peers, npeers);

@@ -90,7 +90,8 @@ extern Oid	mmr_tombstone_key_index(Relation rel);
 extern Oid	mmr_tombstone_owner(void);
 
 /* Removes the collectable tombstones and registers (the manager); returns how many. */
-extern int64 mmr_tombstone_collect(void);
+extern int64 mmr_tombstone_collect(int32 local_node, const MmrPeerHorizon *peers,
+								   int npeers);
 
 /* tombstone_trigger.c: the local-delete trigger on every replicated table. */
 extern void mmr_tombstone_install_all(void);

@@ -31,7 +31,8 @@ extern void mmr_truncate_tombstone_record(Oid relid);
 extern void mmr_truncate_trigger_install(Oid relid);
 
 /* Removes the collectable truncate tombstones (the manager); how many. */
-extern int64 mmr_truncate_tombstone_collect(void);
+extern int64 mmr_truncate_tombstone_collect(int32 local_node,
+											 const MmrPeerHorizon *peers, int npeers);
 
 /* truncate_apply.c */
 

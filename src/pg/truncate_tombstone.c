@@ -198,21 +198,13 @@ mmr_truncate_trigger_install(Oid relid)
  * Caller is in a transaction.
  */
 int64
-mmr_truncate_tombstone_collect(void)
+mmr_truncate_tombstone_collect(int32 local_node, const MmrPeerHorizon *peers, int npeers)
 {
-	static MmrHorizonEntry storage[MMR_MAX_HORIZON * MMR_MAX_HORIZON];
-	MmrPeerHorizon peers[MMR_MAX_HORIZON];
-	int			npeers;
-	int32		local_node = mmr_local_node_id();
 	int64		removed = 0;
 	uint64		nrows;
 	Oid		   *relids;
 	TransactionId *xmins;
 	MmrAsOwner	as_owner;
-
-	if (local_node == 0)
-		return 0;
-	npeers = mmr_peer_horizons(MyDatabaseId, peers, storage, MMR_MAX_HORIZON);
 
 	/* Not under the database's or role's search_path either. */
 	mmr_as_owner_enter(&as_owner);
