@@ -210,9 +210,6 @@ public:
 private:
 	void decide_insert()
 	{
-		if (f_.other_row)
-			return conflict(MMR_CONFLICT_INSERT_EXISTS, f_.row, MMR_ACTION_DELETE_OTHER,
-							MMR_RESOLUTION_KEEP_LOCAL);
 		if (f_.row_exists)
 		{
 			if (seen(f_, f_.row))
@@ -241,9 +238,6 @@ private:
 
 	void decide_update()
 	{
-		if (f_.other_row)
-			return conflict(MMR_CONFLICT_UPDATE_EXISTS, f_.row, MMR_ACTION_DELETE_OTHER,
-							MMR_RESOLUTION_KEEP_LOCAL);
 		if (f_.row_exists)
 		{
 			if (seen(f_, f_.row))
@@ -274,9 +268,6 @@ private:
 
 	void decide_delete()
 	{
-		if (f_.other_row)
-			fail(MMR_ERR_INVALID_ARGUMENT,
-				 FMT_STRING("a delete cannot meet another row holding a unique value"));
 		/* Tombstones are ordered as delete_missing decides. */
 		MmrResolverKind resolver = resolver_for(MMR_CONFLICT_DELETE_MISSING);
 
@@ -443,8 +434,6 @@ mmr_conflict_decide(const MmrConflictFacts *facts, MmrConflictDecision *out, Mmr
 {
 	return run_guarded(err, [&] {
 		check_arguments(facts, out);
-		if (facts->other_row && !facts->row_exists)
-			fail(MMR_ERR_INVALID_ARGUMENT, FMT_STRING("another row holds the unique value but does not exist"));
 		Decider(*facts, *out).decide();
 	});
 }

@@ -57,7 +57,6 @@ mmr_truncate_row_decide(const MmrConflictFacts *facts, MmrConflictDecision *out,
 		MmrConflictFacts f = *facts;
 
 		f.change = MMR_CHANGE_DELETE;
-		f.other_row = 0;
 		f.row_exists = 1;
 		f.tombstone_exists = 0;
 		decide(f, *out);
@@ -85,7 +84,6 @@ mmr_truncate_tombstone_replace(const MmrConflictFacts *facts, int *replace,
 		if (f.resolvers[MMR_CONFLICT_DELETE_MISSING] == MMR_RESOLVER_ERROR)
 			f.resolvers[MMR_CONFLICT_DELETE_MISSING] = MMR_RESOLVER_LAST_UPDATE_WINS;
 		f.change = MMR_CHANGE_DELETE;
-		f.other_row = 0;
 		f.row_exists = 0;
 		decide(f, d);
 		*replace = d.record_tombstone != 0;

@@ -55,11 +55,12 @@ struct Facts
 		return *this;
 	}
 
+	/* other: v is another row holding a unique value (decide() claims it). */
 	Facts &row(const MmrVersion &v, bool other = false)
 	{
-		f.row_exists = 1;
-		f.other_row = other ? 1 : 0;
+		f.row_exists = other ? 0 : 1;
 		f.row = v;
+		other_row = other;
 		return *this;
 	}
 
@@ -89,11 +90,13 @@ struct Facts
 
 		f.horizon = horizon.empty() ? nullptr : horizon.data();
 		f.nhorizon = static_cast<uint32_t>(horizon.size());
-		last_status = mmr_conflict_decide(&f, &out, &err);
+		last_status = other_row ? mmr_unique_claim(&f, &f.row, &out, &err) :
+			mmr_conflict_decide(&f, &out, &err);
 		last_error = err.message;
 		return out;
 	}
 
+	bool		other_row = false;
 	MmrStatus	last_status = MMR_OK;
 	std::string last_error;
 };

@@ -382,11 +382,7 @@ typedef struct MmrHorizonEntry
 typedef struct MmrConflictFacts
 {
 	uint8_t		change;			/* MmrChangeKind */
-	uint8_t		other_row;		/* row is ANOTHER local row that holds a
-								 * unique value of the remote new row (not
-								 * the row the change is about): conflict
-								 * insert_exists / update_exists */
-	uint8_t		row_exists;		/* a live local row (or the other row) */
+	uint8_t		row_exists;		/* a live local row of the change's key */
 	MmrVersion	row;
 	uint8_t		tombstone_exists;	/* a delete tombstone of the key
 									 * (consulted when no row exists) */
