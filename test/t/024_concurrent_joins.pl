@@ -146,7 +146,8 @@ for my $node (@nodes, $n5, $n6)
 {
 	mmr_wait_until($node, "SELECT count(*) = 6 FROM mmr.nodes WHERE status = 'ready'");
 	is($node->safe_psql('postgres', "SELECT string_agg(node_name || ':' || node_id, ',' ORDER BY node_id) FROM mmr.nodes"),
-		'n1:1,n2:2,n3:3,n4:4,x:5,y:6', $node->name . ': one node "x" and one "y", with their own ids');
+		'n1:1,n2:2,' . $winner->name . ':3,' . $loser->name . ':4,x:5,y:6',
+		$node->name . ': one node "x" and one "y", with their own ids');
 }
 $won->{node}->safe_psql('postgres', "INSERT INTO t VALUES (20001, 'x')");
 mmr_wait_until($_, "SELECT count(*) = 1 FROM t WHERE id = 20001") for (@nodes, $lost->{node});
